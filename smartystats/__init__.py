@@ -1,0 +1,1 @@
+"""Subscriber dynamics: max-online, widget snapshots, daily payments, chart caches."""

@@ -1,0 +1,67 @@
+"""The few middleware API calls devices make around statistics (TVMW style)."""
+import secrets
+
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from .models import Account, AccountAuthKey, AccountDevice, Client, ClientPlayDevice
+
+# How often apps should re-read their settings; the collection checkbox takes
+# effect on devices within this many seconds.
+SETTINGS_REFRESH_SECONDS = 60
+
+
+def _client(request):
+    client = Client.objects.filter(pk=request.GET.get("client_id") or 0,
+                                   api_key=request.GET.get("api_key", "")).first() \
+        if (request.GET.get("client_id") or "").isdigit() else None
+    return client
+
+
+def _device_type(client, system_name):
+    return (ClientPlayDevice.objects.select_related("play_device")
+            .filter(client=client, play_device__system_name=system_name).first())
+
+
+@require_GET
+def login(request):
+    """GET /tvmiddleware/api/login/: abonement + password -> authkey."""
+    client = _client(request)
+    if client is None:
+        return JsonResponse({"error": 403, "error_message": "bad client_id or api_key"}, status=403)
+    device = _device_type(client, request.GET.get("device", ""))
+    if device is None:
+        return JsonResponse({"error": 2, "error_message": "device type is not added for this client"})
+    account = Account.objects.filter(client=client, abonement=request.GET.get("abonement", ""),
+                                     password=request.GET.get("password", "")).first()
+    if account is None:
+        return JsonResponse({"error": 1, "error_message": "wrong abonement or password"})
+    account_device, _ = AccountDevice.objects.get_or_create(
+        account=account, play_device=device.play_device,
+        device_uid=request.GET.get("device_uid", "")[:128],
+        defaults={"device_model": request.GET.get("model", "")[:100]})
+    key = AccountAuthKey.objects.create(account=account, device=account_device,
+                                        key=secrets.token_hex(20))
+    return JsonResponse({"error": 0, "authkey": key.key, "account_id": account.id,
+                         "customer_id": account.customer_id, "active": account.active})
+
+
+@require_GET
+def portal_settings(request):
+    """GET /tvmiddleware/api/portal/settings/list/: per device type settings."""
+    client = _client(request)
+    if client is None:
+        return JsonResponse({"error": 403, "error_message": "bad client_id or api_key"}, status=403)
+    if not request.GET.get("device"):
+        return JsonResponse({"error": 1, "error_message": "device is required"})
+    device = _device_type(client, request.GET["device"])
+    if device is None:
+        return JsonResponse({"error": 2, "error_message": "device type is not added for this client"})
+    response = JsonResponse({
+        "error": 0,
+        "reports_enabled": int(device.reports_enabled),
+        "standby_timer": device.standby_timer,
+        "settings_refresh_interval": SETTINGS_REFRESH_SECONDS,
+    })
+    response["Cache-Control"] = f"max-age={SETTINGS_REFRESH_SECONDS}"
+    return response

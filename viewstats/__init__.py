@@ -1,0 +1,1 @@
+"""Viewing statistics: collection from devices, storage in MongoDB, popularity."""

@@ -1,0 +1,193 @@
+"""Batch API: apps that buffer offline send finished viewing intervals.
+
+Each item carries an id the app generated. The stored `_id` is derived from
+it, so a resent item is recognised as a duplicate and never stored twice.
+Valid items are stored even when others in the same batch are rejected.
+
+Item fields:
+    id              required; string or integer, at most 128 characters
+    channel_id      required; a channel of the authenticated client
+    start, end      required; ISO 8601 with offset, or Unix seconds/milliseconds
+    type            "live" (default) or "archive" ("pvr" is accepted too)
+    program_id      optional for live (the programme on air at `start` is
+                    used), required for archive; must air on `channel_id`
+    timeshift_offset  optional, hours behind live (>= 0)
+    archive_offset    optional, seconds into the programme (>= 0)
+    client_id       optional; must equal the authenticated client
+"""
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from . import host, store
+from .conf import setting
+from .documents import session_document, utcnow, whole_seconds
+from .timeparse import parse_instant
+
+KIND_ALIASES = {"live": "live", "archive": "archive", "pvr": "archive"}
+
+
+@dataclass
+class BatchResult:
+    accepted: list = field(default_factory=list)
+    duplicates: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+
+    def reject(self, index, item_id, reasons):
+        self.rejected.append({"index": index, "id": item_id, "reasons": reasons})
+
+    def as_dict(self):
+        return {"accepted": len(self.accepted), "accepted_ids": self.accepted,
+                "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+def _int_field(item, name, reasons, required=False, minimum=None):
+    value = item.get(name)
+    if value is None:
+        if required:
+            reasons.append(f"{name}: required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        else:
+            reasons.append(f"{name}: expected an integer, got {value!r}")
+            return None
+    if minimum is not None and value < minimum:
+        reasons.append(f"{name}: must be >= {minimum}")
+        return None
+    return value
+
+
+def _item_id(item, reasons):
+    value = item.get("id")
+    if value is None or value == "":
+        reasons.append("id: required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        reasons.append("id: expected a string or integer")
+        return None
+    value = str(value)
+    if len(value) > 128:
+        reasons.append("id: longer than 128 characters")
+        return None
+    return value
+
+
+def _instant(item, name, reasons):
+    if item.get(name) is None:
+        reasons.append(f"{name}: required")
+        return None
+    try:
+        return whole_seconds(parse_instant(item[name]))
+    except ValueError as exc:
+        reasons.append(f"{name}: {exc}")
+        return None
+
+
+def validate_item(item, login, now):
+    """Return (item_id, session fields, reasons). Reasons empty = valid."""
+    reasons = []
+    if not isinstance(item, dict):
+        return None, None, ["item: expected a JSON object"]
+    item_id = _item_id(item, reasons)
+    client_id = _int_field(item, "client_id", reasons)
+    if client_id is not None and client_id != login.client_id:
+        reasons.append("client_id: does not match the authenticated client")
+    channel_id = _int_field(item, "channel_id", reasons, required=True)
+    if channel_id is not None and channel_id not in host.client_channel_ids(login.client_id):
+        reasons.append(f"channel_id: {channel_id} is not a channel of this client")
+        channel_id = None
+    kind = KIND_ALIASES.get(item.get("type", "live"))
+    if kind is None:
+        reasons.append(f"type: expected live or archive, got {item.get('type')!r}")
+    start = _instant(item, "start", reasons)
+    end = _instant(item, "end", reasons)
+    if start and end:
+        skew = timedelta(seconds=setting("VIEWSTATS_MAX_CLOCK_SKEW_SECONDS"))
+        if end < start:
+            reasons.append("end: before start")
+        elif end - start > timedelta(hours=setting("VIEWSTATS_MAX_SESSION_HOURS")):
+            reasons.append(f"end: session longer than {setting('VIEWSTATS_MAX_SESSION_HOURS')} hours")
+        if end > now + skew:
+            reasons.append(f"end: in the future (more than {skew.seconds} s ahead of the server clock)")
+        if start < now - timedelta(days=setting("VIEWSTATS_MAX_EVENT_AGE_DAYS")):
+            reasons.append(f"start: older than {setting('VIEWSTATS_MAX_EVENT_AGE_DAYS')} days")
+    program_id = _int_field(item, "program_id", reasons)
+    if program_id is not None and channel_id is not None:
+        if host.programme_channel(program_id) != (channel_id, login.client_id):
+            reasons.append(f"program_id: {program_id} is not a programme of channel {channel_id}")
+    if kind == "archive" and program_id is None and "program_id" not in item:
+        reasons.append("program_id: required for archive viewing")
+    timeshift = _int_field(item, "timeshift_offset", reasons, minimum=0) or 0
+    archive_offset = _int_field(item, "archive_offset", reasons, minimum=0)
+    if reasons:
+        return item_id, None, reasons
+    if program_id is None and kind == "live":
+        program_id = host.programme_on_air(channel_id, start - timedelta(hours=timeshift))
+    fields = dict(channel_id=channel_id, program_id=program_id, kind=kind, start=start, end=end,
+                  timeshift_offset=timeshift, archive_offset=archive_offset)
+    return item_id, fields, []
+
+
+def _existing_ids(ids):
+    return {d["_id"] for d in store.sessions().find({"_id": {"$in": ids}}, {"_id": 1})}
+
+
+def _sessions_opened_on(login, day_start):
+    return store.sessions().count_documents({
+        "client_id": login.client_id, "account_id": login.account_id,
+        "start": {"$gte": day_start, "$lt": day_start + timedelta(days=1)}})
+
+
+def ingest_batch(login, items, origin, now=None):
+    """Validate and store a batch; return a BatchResult. Raises StoreUnavailable."""
+    now = now or utcnow()
+    result = BatchResult()
+    candidates = []  # (index, item_id, doc)
+    seen = set()
+    for index, item in enumerate(items):
+        item_id, fields, reasons = validate_item(item, login, now)
+        if reasons:
+            result.reject(index, item_id, reasons)
+        elif item_id in seen:
+            result.duplicates.append(item_id)
+        else:
+            seen.add(item_id)
+            doc = session_document(
+                _id=f"b:{login.client_id}:{login.account_id}:{item_id}", client_id=login.client_id,
+                source="device", protocol="batch", login=login, origin=origin, received_at=now,
+                **fields)
+            candidates.append((index, item_id, doc))
+    if not candidates:
+        return result
+    try:
+        existing = _existing_ids([doc["_id"] for _, _, doc in candidates])
+    except Exception as exc:
+        raise store.StoreUnavailable(str(exc)) from exc
+    fresh = []
+    for index, item_id, doc in candidates:
+        (result.duplicates.append(item_id) if doc["_id"] in existing
+         else fresh.append((index, item_id, doc)))
+    fresh = _apply_record_limit(login, fresh, result)
+    inserted, duplicates = store.insert_unordered(store.SESSIONS, [doc for _, _, doc in fresh])
+    result.accepted += [fresh[i][1] for i in inserted]
+    result.duplicates += [fresh[i][1] for i in duplicates]
+    return result
+
+
+def _apply_record_limit(login, fresh, result):
+    """Keep an account within its daily session limit; reject the overflow."""
+    limit = setting("VIEWSTATS_MAX_SESSIONS_PER_ACCOUNT_DAY")
+    room = {}
+    kept = []
+    for index, item_id, doc in fresh:
+        day = doc["start"].replace(hour=0, minute=0, second=0)
+        if day not in room:
+            room[day] = limit - _sessions_opened_on(login, day)
+        if room[day] <= 0:
+            result.reject(index, item_id, [f"limit: more than {limit} sessions for this account on "
+                                           f"{day:%Y-%m-%d}"])
+            continue
+        room[day] -= 1
+        kept.append((index, item_id, doc))
+    return kept

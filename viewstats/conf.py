@@ -1,0 +1,46 @@
+"""Settings of the viewstats app, with their defaults.
+
+Read through `setting(name)` so tests can override them with Django's
+`override_settings` and nothing is frozen at import time.
+"""
+from django.conf import settings
+
+DEFAULTS = {
+    # MongoDB: MONGODB_URI wins; else host/port/credentials as in Smarty's docs;
+    # with neither, the embedded in-process engine (not durable).
+    "MONGODB_URI": "",
+    "MONGODB_HOST": "",
+    "MONGODB_PORT": 27017,
+    "MONGODB_NAME": "viewstats",
+    "MONGODB_USERNAME": "",
+    "MONGODB_PASSWORD": "",
+    "MONGODB_AUTH_METHOD": "",
+    # Raw sessions older than this many days are dropped by a TTL index.
+    "VIEWSTATS_RAW_RETENTION_DAYS": None,
+    # stat/push: devices are expected to push every HEARTBEAT seconds while a
+    # channel plays; a gap longer than SESSION_TIMEOUT closes the session.
+    "VIEWSTATS_PUSH_HEARTBEAT": 60,
+    "VIEWSTATS_PUSH_SESSION_TIMEOUT": 180,
+    # Record limit (error 4 / batch reason "limit"): sessions one account may
+    # open per UTC day.
+    "VIEWSTATS_MAX_SESSIONS_PER_ACCOUNT_DAY": 2000,
+    # Batch API limits.
+    "VIEWSTATS_BATCH_MAX_BYTES": 1_000_000,
+    "VIEWSTATS_BATCH_MAX_ITEMS": 2000,
+    "VIEWSTATS_MAX_CLOCK_SKEW_SECONDS": 300,
+    "VIEWSTATS_MAX_EVENT_AGE_DAYS": 30,
+    "VIEWSTATS_MAX_SESSION_HOURS": 24,
+    # Enrichment.
+    "VIEWSTATS_GEOIP_PATH": "",
+    "VIEWSTATS_TRUSTED_PROXIES": [],
+    # How long host lookups (authkeys, the collection checkbox, channel lists)
+    # are cached per process. The checkbox takes effect within this time.
+    "VIEWSTATS_HOST_CACHE_SECONDS": 30,
+    # RQ: Smarty's own switch, and the queue heavy commands go to.
+    "SMARTY_USE_RQ": False,
+    "VIEWSTATS_RQ_QUEUE": "statistics",
+}
+
+
+def setting(name):
+    return getattr(settings, name, DEFAULTS[name])

@@ -1,0 +1,74 @@
+"""The one session shape every source lands in.
+
+A session is one viewer on one piece of content for a stretch of time:
+
+    _id              deterministic per source, so a resent event finds itself
+    client_id        operator (shard-key prefix)
+    source           "device" (boxes and apps) or "media_server"
+    protocol         "push" (stat/push), "batch" or a media server's name
+    account_id, customer_id, tariff_ids, device_type, device_key
+                     who watched, as known at the time of viewing
+    channel_id, program_id, kind ("live" | "archive"),
+    timeshift_offset (hours behind live), archive_offset (seconds into
+                     the programme for archive viewing)
+    start, end, duration (seconds, = end - start)
+    ip, user_agent, x_user_agent, ua {type, brand, model, os, app}, country
+    received_at, updated_at
+"""
+from datetime import datetime, timezone
+
+KINDS = ("live", "archive")
+
+
+def _system_clock():
+    return datetime.now(timezone.utc)
+
+
+_clock = _system_clock
+
+
+def utcnow():
+    """The server's idea of now. Simulations (the demo) replace the clock."""
+    return _clock()
+
+
+def set_clock(clock=None):
+    """Use `clock()` for now; None restores the system clock."""
+    global _clock
+    _clock = clock or _system_clock
+
+
+def whole_seconds(instant):
+    """Sessions are kept to the second: finer is noise for viewing statistics."""
+    return instant.replace(microsecond=0)
+
+
+def session_document(*, _id, client_id, source, protocol, start, end, channel_id,
+                      program_id=None, kind="live", login=None, timeshift_offset=0,
+                      archive_offset=None, origin=None, received_at=None, **extra):
+    start, end = whole_seconds(start), whole_seconds(end)
+    doc = {
+        "_id": _id,
+        "client_id": client_id,
+        "source": source,
+        "protocol": protocol,
+        "account_id": login.account_id if login else None,
+        "customer_id": login.customer_id if login else None,
+        "tariff_ids": list(login.tariff_ids) if login else [],
+        "device_type": login.device_type if login else None,
+        "device_key": f"{login.account_id}:{login.device_id}" if login else None,
+        "channel_id": channel_id,
+        "program_id": program_id,
+        "kind": kind,
+        "timeshift_offset": timeshift_offset,
+        "archive_offset": archive_offset,
+        "start": start,
+        "end": end,
+        "duration": int((end - start).total_seconds()),
+        "received_at": received_at or utcnow(),
+    }
+    doc["updated_at"] = doc["received_at"]
+    if origin is not None:
+        doc.update(origin.as_fields())
+    doc.update(extra)
+    return doc

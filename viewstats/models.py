@@ -1,0 +1,1 @@
+# viewstats keeps its sessions in MongoDB (see store.py); no SQL models.

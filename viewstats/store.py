@@ -1,0 +1,188 @@
+"""The only module that talks to MongoDB.
+
+It owns the client (one per process, recreated after a fork so RQ work
+horses never share sockets with their parent), the database and collection
+names, the declared indexes, the raw-data retention and the write path.
+Every other module asks for a collection here and passes a filter that
+starts with `client_id`, the shard-key prefix.
+
+With no MongoDB configured the embedded in-process engine (mongomock-ng) is
+used. It is for demos and tests: it keeps nothing on disk and each process
+sees its own data.
+"""
+import logging
+import os
+import threading
+
+import pymongo
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from .conf import setting
+
+logger = logging.getLogger(__name__)
+
+SESSIONS = "sessions"
+MEDIA_EVENTS = "media_events"
+PUSH_STATE = "push_state"
+
+# Declared indexes per collection. `client_id` leads every one so that each
+# query stays on one tenant's chunk range once the collection is sharded on
+# {client_id: 1, start: 1}.
+INDEXES = {
+    SESSIONS: [
+        IndexModel([("client_id", ASCENDING), ("start", ASCENDING)], name="client_start"),
+        IndexModel([("client_id", ASCENDING), ("end", ASCENDING)], name="client_end"),
+        IndexModel([("client_id", ASCENDING), ("channel_id", ASCENDING), ("start", ASCENDING)],
+                   name="client_channel_start"),
+        IndexModel([("client_id", ASCENDING), ("account_id", ASCENDING), ("start", DESCENDING)],
+                   name="client_account_start"),
+        IndexModel([("client_id", ASCENDING), ("push_key", ASCENDING), ("start", DESCENDING)],
+                   name="client_pushkey_start", sparse=True),
+        IndexModel([("client_id", ASCENDING), ("device_key", ASCENDING), ("end", DESCENDING)],
+                   name="client_devicekey_end", sparse=True),
+    ],
+    # One small document per pushing device: where its open session is. It
+    # is only needed while the device pushes, so it expires after a day.
+    PUSH_STATE: [
+        IndexModel([("end", ASCENDING)], name="push_state_ttl", expireAfterSeconds=86400),
+    ],
+    MEDIA_EVENTS: [
+        IndexModel([("client_id", ASCENDING), ("session_id", ASCENDING)], name="client_session"),
+    ],
+}
+RETENTION_INDEX = "retention_ttl"
+RETENTION_FIELD = {SESSIONS: "end", MEDIA_EVENTS: "received_at"}
+
+_lock = threading.Lock()
+_client = None
+_client_pid = None
+_embedded_warned = False
+
+
+class StoreUnavailable(Exception):
+    """The statistics database cannot be reached."""
+
+
+def is_embedded():
+    return not (setting("MONGODB_URI") or setting("MONGODB_HOST"))
+
+
+def _new_client():
+    global _embedded_warned
+    if is_embedded():
+        import mongomock_ng
+
+        if not _embedded_warned:
+            logger.warning("No MongoDB configured: using the embedded in-process engine, "
+                           "which keeps nothing on disk. Set MONGODB_URI for production.")
+            _embedded_warned = True
+        return mongomock_ng.MongoClient(tz_aware=True)
+    options = {"tz_aware": True, "serverSelectionTimeoutMS": 5000, "connect": False,
+               "appname": "viewstats"}
+    if setting("MONGODB_URI"):
+        return pymongo.MongoClient(setting("MONGODB_URI"), **options)
+    if setting("MONGODB_USERNAME"):
+        options.update(username=setting("MONGODB_USERNAME"), password=setting("MONGODB_PASSWORD"),
+                       authSource=setting("MONGODB_NAME"))
+        if setting("MONGODB_AUTH_METHOD"):
+            options["authMechanism"] = setting("MONGODB_AUTH_METHOD")
+    return pymongo.MongoClient(setting("MONGODB_HOST"), int(setting("MONGODB_PORT")), **options)
+
+
+def get_client():
+    global _client, _client_pid
+    pid = os.getpid()
+    if _client is None or _client_pid != pid:
+        with _lock:
+            if _client is None or _client_pid != pid:
+                # A forked child must not reuse the parent's sockets; the
+                # embedded engine's data is per process anyway.
+                _client = _new_client()
+                _client_pid = pid
+    return _client
+
+
+def reset():
+    """Forget the client (tests; settings changes)."""
+    global _client, _client_pid
+    with _lock:
+        if _client is not None and not is_embedded():
+            _client.close()
+        _client = None
+        _client_pid = None
+
+
+def get_db():
+    return get_client()[setting("MONGODB_NAME")]
+
+
+def collection(name):
+    return get_db()[name]
+
+
+def sessions():
+    return collection(SESSIONS)
+
+
+def ensure_indexes():
+    """Create the declared indexes and the retention TTL; return their names.
+
+    Idempotent. A changed retention is applied with collMod on a real server
+    and by recreating the index on the embedded engine.
+    """
+    created = []
+    db = get_db()
+    days = setting("VIEWSTATS_RAW_RETENTION_DAYS")
+    for name, models in INDEXES.items():
+        coll = db[name]
+        created += coll.create_indexes(models)
+        if name not in RETENTION_FIELD:
+            continue
+        existing = coll.index_information().get(RETENTION_INDEX)
+        if days:
+            seconds = int(days) * 86400
+            if existing and existing.get("expireAfterSeconds") != seconds:
+                coll.drop_index(RETENTION_INDEX)
+                existing = None
+            if not existing:
+                coll.create_index([(RETENTION_FIELD[name], ASCENDING)], name=RETENTION_INDEX,
+                                  expireAfterSeconds=seconds)
+            created.append(RETENTION_INDEX)
+        elif existing:
+            coll.drop_index(RETENTION_INDEX)
+    return created
+
+
+def insert_unordered(name, docs):
+    """Insert `docs` in one unordered bulk write.
+
+    Returns (inserted_positions, duplicate_positions): positions index `docs`.
+    A duplicate `_id` is how a resent item is recognised, so it is not an
+    error. Any other failure raises StoreUnavailable.
+    """
+    if not docs:
+        return [], []
+    try:
+        collection(name).insert_many(docs, ordered=False)
+        return list(range(len(docs))), []
+    except BulkWriteError as exc:
+        duplicates, other = [], []
+        for error in exc.details.get("writeErrors", []):
+            (duplicates if error.get("code") == 11000 else other).append(error["index"])
+        if other:
+            raise StoreUnavailable(f"{len(other)} writes failed") from exc
+        dup = set(duplicates)
+        return [i for i in range(len(docs)) if i not in dup], sorted(dup)
+    except PyMongoError as exc:
+        raise StoreUnavailable(str(exc)) from exc
+
+
+def ping():
+    try:
+        get_client().admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+    except Exception:  # the embedded engine has no admin database
+        return is_embedded()

@@ -1,0 +1,103 @@
+"""Collection endpoints: Smarty's stat/push and the batch API.
+
+Both authenticate the device by its `authkey` (from the middleware's login)
+and take the client from it. A `client_id` in the request must match.
+"""
+import json
+from xml.sax.saxutils import escape
+
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import host, origin, store
+from ..batch import ingest_batch
+from ..conf import setting
+from ..push import BAD_PARAMETER, NOT_ENABLED, STORE_UNAVAILABLE, PushError, parse_params, record_push
+
+
+def _authkey(request):
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.GET.get("authkey", "").strip()
+
+
+def disabled_message(device_type):
+    return (f"statistics collection is disabled for device type '{device_type}': tick "
+            f"'Enable statistical data collection' in its STB and Application Settings")
+
+
+def _push_response(request, code, message=""):
+    if request.GET.get("format") == "xml":
+        body = (f'<?xml version="1.0" encoding="utf-8"?>\n<response><error>{code}</error>'
+                f"<error_message>{escape(message)}</error_message></response>")
+        return HttpResponse(body, content_type="application/xml")
+    return JsonResponse({"error": code, "error_message": message})
+
+
+@require_GET
+def stat_push(request):
+    """GET /viewstats/api/stat/push: one heartbeat of a playing channel."""
+    query = request.GET
+    try:
+        authkey = query.get("authkey", "")
+        if not authkey:
+            raise PushError(BAD_PARAMETER, "authkey is required")
+        client_id = query.get("client_id", "")
+        if not client_id:
+            raise PushError(BAD_PARAMETER, "client_id is required")
+        params = parse_params(query)
+        login = host.login_for_authkey(authkey)
+        if login is None:
+            raise PushError(BAD_PARAMETER, "authkey is unknown or expired")
+        if client_id != str(login.client_id):
+            raise PushError(BAD_PARAMETER, "client_id does not match the authkey")
+        device = query.get("device", "")
+        if device and device != login.device_type:
+            raise PushError(BAD_PARAMETER,
+                            f"device {device!r} does not match the device type of this login")
+        if not host.collection_enabled(login.client_id, login.device_type):
+            raise PushError(NOT_ENABLED, disabled_message(login.device_type))
+        record_push(login, params, origin.from_request(request))
+    except PushError as exc:
+        return _push_response(request, exc.code, exc.message)
+    return _push_response(request, 0)
+
+
+def _error(status, message, **extra):
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def stat_batch(request):
+    """POST /viewstats/api/stat/batch: a JSON array of finished viewing intervals."""
+    login = host.login_for_authkey(_authkey(request)) if _authkey(request) else None
+    if login is None:
+        return _error(401, "authentication required: pass the device's authkey as "
+                           "'Authorization: Bearer <authkey>' or ?authkey=")
+    client_id = request.GET.get("client_id")
+    if client_id and client_id != str(login.client_id):
+        return _error(403, "client_id does not match the authenticated client")
+    if not host.collection_enabled(login.client_id, login.device_type):
+        return _error(403, disabled_message(login.device_type))
+    if request.content_type != "application/json":
+        return _error(415, "send the batch as application/json")
+    max_bytes = setting("VIEWSTATS_BATCH_MAX_BYTES")
+    if int(request.META.get("CONTENT_LENGTH") or 0) > max_bytes or len(request.body) > max_bytes:
+        return _error(413, f"batch larger than {max_bytes} bytes: split it")
+    try:
+        items = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _error(400, f"malformed JSON: {exc}")
+    if not isinstance(items, list):
+        return _error(400, "expected a JSON array of viewing intervals")
+    if len(items) > setting("VIEWSTATS_BATCH_MAX_ITEMS"):
+        return _error(413, f"more than {setting('VIEWSTATS_BATCH_MAX_ITEMS')} items: split the batch")
+    try:
+        result = ingest_batch(login, items, origin.from_request(request))
+    except store.StoreUnavailable:
+        return _error(503, "the viewing statistics database is unreachable; resend later",
+                      code=STORE_UNAVAILABLE)
+    return JsonResponse(result.as_dict())
