@@ -1,0 +1,1 @@
+"""Request enrichment: device class from the User-Agent, country from the IP."""
