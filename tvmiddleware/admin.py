@@ -95,3 +95,9 @@ class SelectionAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "client", "type", "content_type", "is_hidden", "computed_at")
     list_filter = ("client", "type", "content_type")
     inlines = [SelectionItemInline]
+
+
+@admin.register(models.StaffMembership)
+class StaffMembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "client")
+    list_filter = ("client",)

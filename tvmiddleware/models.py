@@ -7,6 +7,7 @@ Table names follow Smarty's (`clients_client`, `tvmiddleware_*`).
 """
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -277,3 +278,14 @@ class SelectionItem(models.Model):
 
     class Meta:
         ordering = ["selection", "position"]
+
+
+class StaffMembership(models.Model):
+    """Which operator a staff user works for: they see only its statistics."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="staff_membership")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="staff")
+
+    def __str__(self):
+        return f"{self.user} @ {self.client}"
