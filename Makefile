@@ -13,8 +13,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# The demo starts from an empty database each time.
 demo: $(VENV)/.installed
-	$(PY) manage.py demo
+	rm -f demo.sqlite3
+	SQLITE_PATH=demo.sqlite3 $(PY) manage.py demo $(DEMO_ARGS)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)

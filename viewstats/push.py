@@ -18,7 +18,7 @@ session per (account, device, channel_session):
   so cannot count time twice.
 """
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -109,7 +109,8 @@ def _apply(login, params, origin, now):
         if fresh:
             if now > state["end"]:
                 _extend(state, now)
-                states.update_one({"_id": state_id, "end": {"$lt": now}}, {"$set": {"end": now}})
+                states.update_one({"_id": state_id, "end": {"$lt": now}},
+                                  {"$set": {"end": now, "seen_at": datetime.now(timezone.utc)}})
             return state["session_id"]
         segment = state["segment"] + 1
     else:
@@ -120,7 +121,8 @@ def _apply(login, params, origin, now):
     doc = _open(login, params, origin, now, push_key, segment)
     states.replace_one({"_id": state_id},
                        {"client_id": login.client_id, "push_key": push_key, "session_id": doc["_id"],
-                        "segment": doc["segment"], "start": doc["start"], "end": now},
+                        "segment": doc["segment"], "start": doc["start"], "end": now,
+                        "seen_at": datetime.now(timezone.utc)},
                        upsert=True)
     return doc["_id"]
 

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 SESSIONS = "sessions"
 MEDIA_EVENTS = "media_events"
 PUSH_STATE = "push_state"
+DAILY_STATS = "daily_stats"
+DAILY_DIRTY = "daily_dirty"
 
 # Declared indexes per collection. `client_id` leads every one so that each
 # query stays on one tenant's chunk range once the collection is sharded on
@@ -41,11 +43,24 @@ INDEXES = {
                    name="client_pushkey_start", sparse=True),
         IndexModel([("client_id", ASCENDING), ("device_key", ASCENDING), ("end", DESCENDING)],
                    name="client_devicekey_end", sparse=True),
+        # Raw session list filtered by viewer address (reports).
+        IndexModel([("client_id", ASCENDING), ("ip", ASCENDING), ("start", ASCENDING)],
+                   name="client_ip_start"),
+    ],
+    # Daily statistics per (client, server, day), replaced when a day is recomputed.
+    DAILY_STATS: [
+        IndexModel([("client_id", ASCENDING), ("day", ASCENDING), ("server", ASCENDING)],
+                   name="client_day_server"),
+    ],
+    # Days whose daily statistics must be recomputed (late or resent data).
+    DAILY_DIRTY: [
+        IndexModel([("client_id", ASCENDING), ("day", ASCENDING)], name="client_day"),
     ],
     # One small document per pushing device: where its open session is. It
-    # is only needed while the device pushes, so it expires after a day.
+    # is only needed while the device pushes, so it expires a day after the
+    # last push by the wall clock (`seen_at`, not the event time).
     PUSH_STATE: [
-        IndexModel([("end", ASCENDING)], name="push_state_ttl", expireAfterSeconds=86400),
+        IndexModel([("seen_at", ASCENDING)], name="push_state_ttl", expireAfterSeconds=86400),
     ],
     MEDIA_EVENTS: [
         IndexModel([("client_id", ASCENDING), ("session_id", ASCENDING)], name="client_session"),

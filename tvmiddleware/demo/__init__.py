@@ -1,0 +1,1 @@
+"""The demo: a simulated operator's week, ingested over HTTP, then every command."""
