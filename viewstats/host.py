@@ -82,3 +82,128 @@ def programme_on_air(channel_id, at):
     if i >= 0 and rows[i][1] > at:
         return rows[i][2]
     return None
+
+
+# --- popularity commands ---
+# Reads for validating the commands' options and building rankings, and the
+# writes of their results (generated channel sortings and selections). None
+# of these is cached: the commands run rarely and must see current data.
+
+def client_names(client_ids):
+    """{id: name} of those of `client_ids` that exist."""
+    return dict(host.Client.objects.filter(id__in=client_ids).values_list("id", "name"))
+
+
+def channels_in_default_order(client_id, enabled_only=False):
+    """The client's channels as dicts (id, name, number), in the standard order."""
+    rows = host.Channel.objects.filter(client_id=client_id)
+    if enabled_only:
+        rows = rows.filter(enabled=True)
+    return list(rows.order_by("sort", "number", "id").values("id", "name", "number"))
+
+
+def known_device_types():
+    return set(host.PlayDevice.objects.values_list("system_name", flat=True))
+
+
+def tariff_clients(tariff_ids):
+    """{tariff id: client id} for the tariffs that exist."""
+    return dict(host.Tariff.objects.filter(id__in=tariff_ids).values_list("id", "client_id"))
+
+
+def category_clients(category_ids):
+    return dict(host.ChannelCategory.objects.filter(id__in=category_ids)
+                .values_list("id", "client_id"))
+
+
+def channel_clients(channel_ids):
+    return dict(host.Channel.objects.filter(id__in=channel_ids).values_list("id", "client_id"))
+
+
+def channel_ids_in_categories(client_id, category_ids):
+    return set(host.Channel.objects.filter(client_id=client_id, categories__id__in=category_ids)
+               .values_list("id", flat=True))
+
+
+def active_account_ids(client_id):
+    """Accounts that are active now (Account.active), whatever they were before."""
+    return list(host.Account.objects.filter(client_id=client_id, active=True)
+                .order_by("id").values_list("id", flat=True))
+
+
+def iter_programmes_airing(channel_ids, start, end, chunk_size=2000):
+    """(id, channel_id, begin, end) of programmes overlapping [start, end), streamed."""
+    return (host.EpgProgramme.objects
+            .filter(channel_id__in=channel_ids, begin__lt=end, end__gt=start)
+            .order_by("id").values_list("id", "channel_id", "begin", "end")
+            .iterator(chunk_size=chunk_size))
+
+
+def programmes_airing(channel_ids, start, end):
+    """Programmes overlapping [start, end) as dicts, newest first (the fill order)."""
+    return list(host.EpgProgramme.objects
+                .filter(channel_id__in=channel_ids, begin__lt=end, end__gt=start)
+                .order_by("-begin", "id")
+                .values("id", "title", "channel_id", "channel__name", "begin", "end"))
+
+
+def programmes_by_id(programme_ids, channel_ids):
+    """{id: dict} of the given programmes that air on one of `channel_ids`."""
+    rows = (host.EpgProgramme.objects
+            .filter(id__in=programme_ids, channel_id__in=channel_ids)
+            .values("id", "title", "channel_id", "channel__name", "begin", "end"))
+    return {row["id"]: row for row in rows}
+
+
+def save_generated_sorting(client_id, generator_key, name, parameters, computed_at, items):
+    """Create or update the client's generated sorting for `generator_key`.
+
+    `items` is [(channel_id, metrics)] in order. Returns (sorting id, created).
+    The row keeps its id across re-runs, so apps holding a channel_sort_id
+    keep getting the fresh order.
+    """
+    from django.db import transaction
+
+    with transaction.atomic():
+        sorting, created = (host.ChannelSorting.objects.select_for_update()
+                            .get_or_create(client_id=client_id, kind=host.ChannelSorting.Kind.GENERATED,
+                                           generator_key=generator_key,
+                                           defaults={"name": name}))
+        sorting.name = name
+        sorting.parameters = parameters
+        sorting.computed_at = computed_at
+        sorting.save(update_fields=["name", "parameters", "computed_at"])
+        sorting.items.all().delete()
+        host.ChannelSortingItem.objects.bulk_create(
+            host.ChannelSortingItem(sorting=sorting, channel_id=channel_id, position=position,
+                                    metrics=metrics)
+            for position, (channel_id, metrics) in enumerate(items, start=1))
+    return sorting.id, created
+
+
+def save_generated_selection(client_id, generator_key, name, content_type, parameters,
+                             computed_at, items):
+    """Create or update a generated selection; `content_type` is "channel" or "epg".
+
+    `items` is [(object id, metrics)] in order. Returns (selection id, created).
+    """
+    from django.db import transaction
+
+    kind = {"channel": host.Selection.ContentType.CHANNEL,
+            "epg": host.Selection.ContentType.EPG_PROGRAMME}[content_type]
+    field = "channel_id" if content_type == "channel" else "programme_id"
+    with transaction.atomic():
+        selection, created = (host.Selection.objects.select_for_update()
+                              .get_or_create(client_id=client_id, type=host.Selection.Type.GENERATED,
+                                             content_type=kind, generator_key=generator_key,
+                                             defaults={"name": name}))
+        selection.name = name
+        selection.parameters = parameters
+        selection.computed_at = computed_at
+        selection.save(update_fields=["name", "parameters", "computed_at"])
+        selection.items.all().delete()
+        host.SelectionItem.objects.bulk_create(
+            host.SelectionItem(selection=selection, position=position, metrics=metrics,
+                               **{field: object_id})
+            for position, (object_id, metrics) in enumerate(items, start=1))
+    return selection.id, created

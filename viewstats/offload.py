@@ -38,7 +38,7 @@ def dispatch(func, client_ids, *, kwargs=None, description="", on_result=None):
     if use_rq():
         queue = get_queue()
         for client_id in client_ids:
-            job = queue.enqueue(func, client_id, kwargs=kwargs,
+            job = queue.enqueue(func, args=(client_id,), kwargs=kwargs,
                                 description=f"{description} (client {client_id})".strip())
             outcome.queued[client_id] = job.id
         return outcome

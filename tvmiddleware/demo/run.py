@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from django.conf import settings
 from django.core.management import call_command
 
-from viewstats import store
+from viewstats import popularity, store
 from viewstats.documents import set_clock
 from viewstats.enrich import geo
 
@@ -74,6 +74,8 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
         "country": count_by(sessions, cid, "country"),
     }):
         stdout.write(f"  {line}")
+    stdout.write("== Popularity commands")
+    popularity.demo_run(cid, stdout)
     stdout.write(f"== Done in {time.monotonic() - began:.0f} s")
     stdout.write("  admin: http://127.0.0.1:8000/admin/ (user admin, password admin) — "
                  "`python manage.py demo --serve` keeps the demo's data served there")
