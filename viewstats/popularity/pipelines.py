@@ -12,21 +12,12 @@ Durations are handled in milliseconds since the epoch (`$toLong` of a date)
 so that clipping is plain integer arithmetic; sessions are whole seconds,
 so every sum is a whole number of seconds.
 """
-import uuid
-from datetime import datetime, timedelta, timezone
-
-from pymongo import ASCENDING, IndexModel
+from dataclasses import dataclass
+from datetime import timedelta
 
 from .. import store
 
 SESSION_INDEX = "client_end"
-SCHEDULE = "popularity_schedule"
-SCHEDULE_INDEXES = [
-    IndexModel([("run", ASCENDING), ("channel_id", ASCENDING), ("begin", ASCENDING)],
-               name="run_channel_begin"),
-    # A crashed run's schedule is dropped by MongoDB after a day.
-    IndexModel([("expires_at", ASCENDING)], name="schedule_ttl", expireAfterSeconds=0),
-]
 
 
 def session_match(client_id, window, filters, channel_ids=None):
@@ -125,76 +116,112 @@ def max_timeshift_hours(match):
     return int(rows[0]["hours"] or 0) if rows else 0
 
 
-def _write_schedule(run, programmes):
-    """Copy the EPG rows a run needs into MongoDB, so the join happens there."""
-    schedule = store.collection(SCHEDULE)
-    schedule.create_indexes(SCHEDULE_INDEXES)
-    expires = datetime.now(timezone.utc) + timedelta(days=1)
-    batch, written = [], 0
-    for programme_id, channel_id, begin, end in programmes:
-        batch.append({"run": run, "channel_id": channel_id, "programme_id": programme_id,
-                      "begin": _whole_ms(begin), "end": _whole_ms(end), "expires_at": expires})
-        if len(batch) >= 5000:
-            schedule.insert_many(batch)
-            written += len(batch)
-            batch = []
-    if batch:
-        schedule.insert_many(batch)
-        written += len(batch)
-    return written
+DAY_MS = 86_400_000
+# Programmes carried in one pipeline; bounds the size of the command (about
+# 40 bytes of BSON a programme, so ~0.8 MB) whatever the catalogue size.
+SCHEDULE_CHUNK = 20_000
+
+
+@dataclass
+class ScheduleGrid:
+    """Programmes of some channels as a literal the pipeline indexes into.
+
+    `cells[c * days + d]` lists [begin_ms, end_ms, programme_id] of the
+    programmes of channel `channels[c]` that overlap day `d` after `base_ms`.
+    A session finds its candidates by arithmetic ($indexOfArray over the
+    channel list, $arrayElemAt into the cells), so the join costs a few
+    programmes per session instead of a scan of the schedule.
+    """
+    channels: list
+    base_ms: int
+    days: int
+    cells: list
+
+
+def schedule_grids(programmes, start, end, chunk=None):
+    """Split (id, channel_id, begin, end) rows into grids of whole channels."""
+    chunk = chunk or SCHEDULE_CHUNK
+    base_ms = int(start.timestamp() * 1000) // DAY_MS * DAY_MS
+    days = max(1, -(-(int(end.timestamp() * 1000) - base_ms) // DAY_MS))
+    by_channel = {}
+    for programme_id, channel_id, begin, finish in programmes:
+        by_channel.setdefault(channel_id, []).append((_whole_ms(begin), _whole_ms(finish), programme_id))
+    grid, size = None, 0
+    for channel_id in sorted(by_channel):
+        rows = by_channel[channel_id]
+        if grid is None or (size + len(rows) > chunk and grid.channels):
+            if grid is not None:
+                yield grid
+            grid, size = ScheduleGrid([], base_ms, days, []), 0
+        grid.channels.append(channel_id)
+        cells = [[] for _ in range(days)]
+        for begin_ms, end_ms, programme_id in rows:
+            first = max(0, (begin_ms - base_ms) // DAY_MS)
+            last = min(days - 1, (end_ms - 1 - base_ms) // DAY_MS)
+            for day in range(first, last + 1):
+                cells[day].append([begin_ms, end_ms, programme_id])
+        grid.cells.extend(cells)
+        size += len(rows)
+    if grid is not None and grid.channels:
+        yield grid
 
 
 def _whole_ms(instant):
     return int(instant.timestamp()) * 1000
 
 
-def programme_pipeline(match, window, run):
-    """Viewing time per programme: live overlap with its airtime, plus archive.
+def live_programme_pipeline(match, window, grid):
+    """Live viewing time per programme of the grid's channels.
 
-    Live viewing is clipped to the window, moved back by its timeshift offset
-    to the airtime it showed, and joined ($lookup with let/pipeline; 5.0 uses
-    the run_channel_begin index for the $expr comparisons) to the programmes
-    of its channel that overlap it; each overlap counts for that programme.
-    Archive viewing counts for the session's program_id in full (clipped to
-    the window).
+    Live viewing is clipped to the window and moved back by its timeshift
+    offset to the airtime it showed; every programme of its channel airing
+    then gets the overlap. A session is looked up in the grid cells of the
+    days its airtime spans; $setUnion drops a programme met on two days.
     """
     hour_ms = 3_600_000
-    shift = {"$multiply": [{"$ifNull": ["$timeshift_offset", 0]}, hour_ms]}
+    day = lambda expr: {"$toInt": {"$floor": {"$divide": [  # noqa: E731
+        {"$subtract": [expr, grid.base_ms]}, DAY_MS]}}}
+    p = lambda i: {"$arrayElemAt": ["$$p", i]}  # noqa: E731
     return [
-        {"$match": match},
+        {"$match": {**match, "kind": "live", "channel_id": {"$in": grid.channels}}},
         {"$project": {
-            "_id": 0, "channel_id": 1, "program_id": 1, "kind": 1,
+            "_id": 0, "channel_id": 1,
             "s": {"$max": [{"$toLong": "$start"}, window.start_ms]},
             "e": {"$min": [{"$toLong": "$end"}, window.end_ms]},
-            "shift": shift}},
+            "shift": {"$multiply": [{"$ifNull": ["$timeshift_offset", 0]}, hour_ms]}}},
         {"$match": {"$expr": {"$gt": ["$e", "$s"]}}},
-        {"$lookup": {
-            "from": SCHEDULE,
-            "let": {"ch": "$channel_id", "kind": "$kind",
-                    "air_start": {"$subtract": ["$s", "$shift"]},
-                    "air_end": {"$subtract": ["$e", "$shift"]}},
-            "pipeline": [
-                {"$match": {"run": run, "$expr": {"$and": [
-                    {"$eq": ["$$kind", "live"]},
-                    {"$eq": ["$channel_id", "$$ch"]},
-                    {"$lt": ["$begin", "$$air_end"]},
-                    {"$gt": ["$end", "$$air_start"]}]}}},
-                {"$project": {"_id": 0, "programme_id": 1, "begin": 1, "end": 1}}],
-            "as": "aired"}},
-        {"$project": {"parts": {"$cond": [
-            {"$eq": ["$kind", "archive"]},
-            [{"programme_id": "$program_id", "archive_ms": {"$subtract": ["$e", "$s"]}, "live_ms": 0}],
-            {"$map": {"input": "$aired", "as": "p", "in": {
-                "programme_id": "$$p.programme_id", "archive_ms": 0,
-                "live_ms": {"$subtract": [
-                    {"$min": [{"$subtract": ["$e", "$shift"]}, "$$p.end"]},
-                    {"$max": [{"$subtract": ["$s", "$shift"]}, "$$p.begin"]}]}}}}]}}},
+        {"$project": {
+            "a0": {"$subtract": ["$s", "$shift"]},
+            "a1": {"$subtract": ["$e", "$shift"]},
+            "row": {"$multiply": [{"$indexOfArray": [grid.channels, "$channel_id"]}, grid.days]}}},
+        {"$project": {"a0": 1, "a1": 1, "row": 1,
+                      "d0": {"$max": [0, day("$a0")]},
+                      "d1": {"$min": [grid.days - 1, day({"$subtract": ["$a1", 1]})]}}},
+        {"$project": {"a0": 1, "a1": 1, "candidates": {"$setUnion": [{"$reduce": {
+            # The days d0..d1 ($range is avoided: the embedded engine lacks it).
+            "input": {"$filter": {"input": {"$literal": list(range(grid.days))}, "as": "i",
+                                  "cond": {"$lte": ["$$i", {"$subtract": ["$d1", "$d0"]}]}}},
+            "initialValue": [],
+            "in": {"$concatArrays": ["$$value", {"$arrayElemAt": [
+                {"$literal": grid.cells}, {"$add": ["$row", "$d0", "$$this"]}]}]}}}]}}},
+        {"$project": {"parts": {"$map": {
+            "input": {"$filter": {"input": "$candidates", "as": "p", "cond": {"$and": [
+                {"$lt": [p(0), "$a1"]}, {"$gt": [p(1), "$a0"]}]}}},
+            "as": "p",
+            "in": {"programme_id": p(2),
+                   "ms": {"$subtract": [{"$min": [p(1), "$a1"]}, {"$max": [p(0), "$a0"]}]}}}}}},
         {"$unwind": "$parts"},
-        {"$match": {"parts.programme_id": {"$ne": None}}},
-        {"$group": {"_id": "$parts.programme_id",
-                    "live_ms": {"$sum": "$parts.live_ms"},
-                    "archive_ms": {"$sum": "$parts.archive_ms"},
-                    "sessions": {"$sum": 1}}},
+        {"$group": {"_id": "$parts.programme_id", "ms": {"$sum": "$parts.ms"}, "sessions": {"$sum": 1}}},
+    ]
+
+
+def archive_programme_pipeline(match, window):
+    """Archive viewing time per programme: the session's own program_id."""
+    return [
+        {"$match": {**match, "kind": "archive", "program_id": {"$ne": None}}},
+        {"$project": {"_id": 0, "program_id": 1, "ms": _clipped_ms(window)}},
+        {"$match": {"ms": {"$gt": 0}}},
+        {"$group": {"_id": "$program_id", "ms": {"$sum": "$ms"}, "sessions": {"$sum": 1}}},
     ]
 
 
@@ -208,12 +235,16 @@ def programme_metrics(client_id, window, filters, channel_ids, programmes_for):
     """
     match = session_match(client_id, window, filters, channel_ids=channel_ids)
     back = timedelta(hours=max_timeshift_hours(match))
-    run = f"{client_id}:{uuid.uuid4().hex}"
-    schedule = store.collection(SCHEDULE)
-    try:
-        _write_schedule(run, programmes_for(window.start - back, window.end))
-        return {row["_id"]: {"live_ms": int(row["live_ms"]), "archive_ms": int(row["archive_ms"]),
-                             "sessions": int(row["sessions"])}
-                for row in _aggregate(programme_pipeline(match, window, run))}
-    finally:
-        schedule.delete_many({"run": run})
+    totals = {}
+
+    def add(rows, field):
+        for row in rows:
+            entry = totals.setdefault(row["_id"], {"live_ms": 0, "archive_ms": 0, "sessions": 0})
+            entry[field] += int(row["ms"])
+            entry["sessions"] += int(row["sessions"])
+
+    add(_aggregate(archive_programme_pipeline(match, window)), "archive_ms")
+    for grid in schedule_grids(programmes_for(window.start - back, window.end), window.start - back,
+                               window.end):
+        add(_aggregate(live_programme_pipeline(match, window, grid)), "live_ms")
+    return totals
