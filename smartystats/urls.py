@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "smartystats"
 
-urlpatterns = []
+urlpatterns = [
+    path("api/dynamics", views.dynamics_json, name="dynamics_json"),
+    path("index-widgets", views.save_index_widgets, name="index_widgets"),
+]

@@ -1,0 +1,38 @@
+"""Settings of the smartystats app, with their defaults.
+
+Read through `setting(name)` at call time so tests can override them. The RQ
+switch and queue are viewstats' (SMARTY_USE_RQ, VIEWSTATS_RQ_QUEUE): both apps
+offload under the same setting.
+"""
+from django.conf import settings
+
+DEFAULTS = {
+    # Hourly chart series are kept from this many days before the first run
+    # onwards (daily series start at the beginning of the previous month).
+    "SMARTYSTATS_HOURLY_DAYS": 3,
+    # Longest range (days) the page and the JSON endpoint serve by hour.
+    "SMARTYSTATS_MAX_HOURLY_RANGE_DAYS": 7,
+    # The first run's max-online backlog is swept this many days per MongoDB
+    # query (memory stays bounded by concurrency either way).
+    "SMARTYSTATS_MAX_ONLINE_SWEEP_DAYS": 7,
+    # Locks: "auto" uses Redis (the RQ queue's connection, or
+    # SMARTYSTATS_LOCK_REDIS_URL) when it answers a ping, else a file lock in
+    # SMARTYSTATS_LOCK_DIR. "redis" and "file" force one.
+    "SMARTYSTATS_LOCK_BACKEND": "auto",
+    "SMARTYSTATS_LOCK_REDIS_URL": "",
+    "SMARTYSTATS_LOCK_DIR": "",
+    "SMARTYSTATS_LOCK_PREFIX": "smartystats:lock:",
+    # A Redis lock expires after this many seconds so a killed run cannot
+    # block cron forever; keep it above the longest expected run.
+    "SMARTYSTATS_LOCK_TIMEOUT": 6 * 3600,
+    # Widgets a user shows on the admin index before choosing any.
+    "SMARTYSTATS_DEFAULT_INDEX_WIDGETS": ["customers_active", "accounts_active", "online_peak"],
+}
+
+
+def setting(name):
+    if name in DEFAULTS:
+        return getattr(settings, name, DEFAULTS[name])
+    from viewstats.conf import setting as viewstats_setting
+
+    return viewstats_setting(name)

@@ -1,0 +1,58 @@
+"""Per-client work of each command: what runs inline or as one RQ job per client.
+
+Arguments are plain strings so jobs serialise cleanly; each returns a
+JSON-friendly summary. Jobs that fill caches hold the client's fill lock, so
+two workers (or a cron run and a worker) never fill one client at once.
+"""
+from datetime import date, datetime
+
+from . import daily, fill, locks, snapshot
+
+
+def _t(value):
+    return datetime.fromisoformat(value) if value else None
+
+
+def _busy(exc):
+    return {"busy": str(exc)}
+
+
+def cache_max_online(client_id, now, rebuild_from=None, rebuild_to=None):
+    now = _t(now)
+    try:
+        with locks.hold(f"fill:{client_id}"):
+            result = {"online_now": snapshot.measure_online_now(client_id, now)}
+            if rebuild_from:
+                result["rebuilt_hours"] = fill.rebuild_max_online(client_id, _t(rebuild_from),
+                                                                  _t(rebuild_to))
+            result["hours"] = fill.process_max_online(client_id, fill.fill_to_for(now))
+            return result
+    except locks.LockBusy as exc:
+        return _busy(exc)
+
+
+def cache_customers_dynamic(client_id, now, series=None, rebuild_from=None, rebuild_to=None):
+    now = _t(now)
+    try:
+        with locks.hold(f"fill:{client_id}"):
+            result = {}
+            if rebuild_from:
+                result["rebuilt"] = fill.rebuild_client(client_id, _t(rebuild_from),
+                                                        _t(rebuild_to), series)
+            result["computed"] = fill.fill_client(client_id, fill.fill_to_for(now), series)
+            return result
+    except locks.LockBusy as exc:
+        return _busy(exc)
+
+
+def save_stats(client_id, at):
+    data = snapshot.take_snapshot(client_id, _t(at))
+    return {"customers_active": data["customers"]["active"],
+            "accounts_active": data["accounts"]["active"],
+            "online_now": data["online_now"]["accounts"]}
+
+
+def collect_daily_stats(client_id, days=None, yesterday=None):
+    days = [date.fromisoformat(d) for d in days] if days else None
+    return daily.collect(client_id, days=days,
+                         yesterday=date.fromisoformat(yesterday) if yesterday else None)
