@@ -207,3 +207,90 @@ def save_generated_selection(client_id, generator_key, name, content_type, param
                                **{field: object_id})
             for position, (object_id, metrics) in enumerate(items, start=1))
     return selection.id, created
+
+
+# --- reports and media servers ---
+def staff_client_id(user):
+    """The client a staff user works for, or None."""
+    row = host.StaffMembership.objects.filter(user_id=user.pk).values_list("client_id").first()
+    return row[0] if row else None
+
+
+def all_client_ids():
+    return list(host.Client.objects.order_by("id").values_list("id", flat=True))
+
+
+def client_exists(client_id):
+    return host.Client.objects.filter(id=client_id).exists()
+
+
+@host_cached
+def client_time_zone(client_id):
+    return host.Client.objects.filter(id=client_id).values_list("time_zone", flat=True).first() or "UTC"
+
+
+def channel_names(client_ids):
+    return dict(host.Channel.objects.filter(client_id__in=client_ids).values_list("id", "name"))
+
+
+def programme_titles(ids):
+    return dict(host.EpgProgramme.objects.filter(id__in=ids).values_list("id", "title"))
+
+
+def category_channel_ids(client_ids, category_ids):
+    return sorted(set(host.Channel.objects.filter(client_id__in=client_ids,
+                                                  categories__id__in=category_ids)
+                      .values_list("id", flat=True)))
+
+
+def tariff_names(client_ids):
+    return dict(host.Tariff.objects.filter(client_id__in=client_ids).values_list("id", "name"))
+
+
+@host_cached
+def channel_for_stream(client_id, stream):
+    """A media server's stream name -> channel id of this client, or None.
+
+    Matched against the channel's name (case-insensitive), then, for a
+    stream named `ch<number>` or just `<number>`, against the channel number.
+    """
+    rows = host.Channel.objects.filter(client_id=client_id)
+    hit = rows.filter(name__iexact=stream).values_list("id", flat=True).first()
+    if hit is not None:
+        return hit
+    number = stream[2:] if stream.lower().startswith("ch") else stream
+    if number.isdigit():
+        return rows.filter(number=int(number)).values_list("id", flat=True).first()
+    return None
+
+
+@dataclass(frozen=True)
+class Viewer:
+    account_id: int
+    customer_id: int
+    tariff_ids: tuple
+    device_type: str | None
+
+
+def _viewer(account, device_type=None):
+    return Viewer(account.id, account.customer_id,
+                  tuple(sorted(account.tariffs.values_list("id", flat=True))), device_type)
+
+
+@host_cached
+def viewer_for_token(client_id, token, user_id):
+    """Who a media-server session belongs to: the token as a device authkey,
+    else the user id as an abonement (then as an account id); None if neither."""
+    if token:
+        row = (host.AccountAuthKey.objects.select_related("account", "device__play_device")
+               .filter(key=token, account__client_id=client_id).first())
+        if row is not None:
+            return _viewer(row.account, row.device.play_device.system_name)
+    if user_id:
+        accounts = host.Account.objects.filter(client_id=client_id)
+        account = accounts.filter(abonement=user_id).first()
+        if account is None and user_id.isdigit():
+            account = accounts.filter(id=int(user_id)).first()
+        if account is not None:
+            return _viewer(account)
+    return None

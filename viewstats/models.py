@@ -1,1 +1,62 @@
-# viewstats keeps its sessions in MongoDB (see store.py); no SQL models.
+"""SQL models of viewstats: who may send sessions and who may read reports.
+
+Sessions themselves live in MongoDB (see store.py); these rows are small and
+edited by operators in the admin.
+"""
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def new_token():
+    return secrets.token_urlsafe(32)
+
+
+class MediaServer(models.Model):
+    """A streaming server (e.g. Flussonic) that pushes play-session events.
+
+    The server authenticates with `token`; the row decides the client, so
+    nothing in the events can attribute sessions to another operator.
+    """
+
+    client = models.ForeignKey("tvmiddleware.Client", on_delete=models.CASCADE,
+                               related_name="media_servers")
+    name = models.CharField(max_length=200)
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False,
+                             help_text="Put it in the server's event sink as "
+                                       "'Authorization: Bearer <token>'.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "media server"
+
+    def __str__(self):
+        return f"{self.name} ({self.client})"
+
+
+class ApiToken(models.Model):
+    """A per-user key scripts pass as 'Authorization: Token <key>'."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="viewstats_token")
+    key = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"token of {self.user}"
+
+
+class ViewingReport(models.Model):
+    """No table: gives the reports an entry in the admin's index."""
+
+    class Meta:
+        managed = False
+        verbose_name = "Viewing statistics report"
+        verbose_name_plural = "Viewing statistics reports"
+        default_permissions = ()

@@ -1,10 +1,18 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from .views import collect
+from .views import collect, counters, mediaserver, reports
 
 app_name = "viewstats"
 
 urlpatterns = [
     path("api/stat/push", collect.stat_push, name="stat-push"),
     path("api/stat/batch", collect.stat_batch, name="stat-batch"),
+    path("api/mediaserver/events", mediaserver.events, name="mediaserver-events"),
+    path("api/reports/<slug:name>", reports.report_api, name="report-api"),
+    path("api/reports/<slug:name>.csv", reports.report_csv, name="report-csv"),
+    re_path(r"^api/stats/(?P<client>[^/]+)/(?P<metric>[a-z_]+)/(?P<year>[0-9]{4})"
+            r"(?:/(?P<month>[0-9]{1,2})(?:/(?P<day>[0-9]{1,2})(?:/(?P<hour>[0-9]{1,2}))?)?)?/?$",
+            counters.stats, name="counters"),
+    path("reports/", reports.report_index, name="report-index"),
+    path("reports/<slug:name>/", reports.report_page, name="report-page"),
 ]

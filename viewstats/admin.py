@@ -1,0 +1,82 @@
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from . import host
+from .models import ApiToken, MediaServer, ViewingReport
+
+
+class ClientScopedAdmin(admin.ModelAdmin):
+    """Staff of a client see and create only their client's rows."""
+
+    client_field = "client"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.client_field}_id": host.staff_client_id(request.user)})
+
+
+@admin.register(MediaServer)
+class MediaServerAdmin(ClientScopedAdmin):
+    list_display = ("name", "client", "id", "created_at")
+    readonly_fields = ("token", "created_at", "sink_url")
+
+    def sink_url(self, obj):
+        return reverse("viewstats:mediaserver-events")
+    sink_url.short_description = "Event sink URL (POST, JSON array)"
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "client"] if request.user.is_superuser else ["name"]
+        return fields + (["token", "sink_url", "created_at"] if obj else [])
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.client_id = host.staff_client_id(request.user)
+        super().save_model(request, obj, form, change)
+        if not change:
+            messages.info(request, f"Server token (put it in the event sink as 'Authorization: "
+                                   f"Bearer …'): {obj.token}")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("user", "created_at")
+    readonly_fields = ("key", "created_at")
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(user=request.user)
+
+    def get_fields(self, request, obj=None):
+        return ["user", "key", "created_at"] if obj else ["user"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "user" and not request.user.is_superuser:
+            field.queryset = field.queryset.filter(pk=request.user.pk)
+        return field
+
+
+@admin.register(ViewingReport)
+class ViewingReportAdmin(admin.ModelAdmin):
+    """An index entry under the app that leads to the report pages."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect("viewstats:report-index")

@@ -1,0 +1,220 @@
+"""Play sessions pushed by streaming servers (Flussonic's event sink shape).
+
+A server posts a JSON array of flat events (play_opened, play_started,
+play_updated, play_closed). Each raw event is kept in MEDIA_EVENTS under
+`<server>:<event_id>`, so an event the server resends from its buffer is a
+duplicate and changes nothing. Every session an accepted event touches is
+then rebuilt from all of its stored events and replaced in `sessions`
+(`_id = m:<client>:<server>:<session id>`, source "media_server"): the
+result does not depend on the order or number of deliveries.
+
+How a session is derived from its events:
+    start     earliest `opened_at` (else the earliest event time)
+    end       latest event time (`utc_ms`, `updated_at`, `closed_at`)
+    bytes     the largest `bytes` seen (a running total, so resends and
+              reordering never count twice)
+    traffic   bytes per fixed 5-minute bucket: each increase of `bytes`
+              between two consecutive events is spread evenly over the
+              seconds between them (the first from `start`, at 0 bytes),
+              rounded so the buckets add up exactly to `bytes`
+    channel   the stream name (`media`) matched to a channel, see
+              host.channel_for_stream; unmatched streams keep
+              channel_id None and their `media` name
+    account   `token` as a device authkey, else `user_id` as an abonement
+    kind      "archive" for manifest types archive/timeshiftAbs/
+              timeshiftRel/rewind (or `dvr` true without a manifest type)
+"""
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from . import host, store
+from .conf import setting
+from .documents import session_document, utcnow, whole_seconds
+from .enrich import devices, geo
+from .reports import daily
+from .timeparse import parse_instant
+
+EVENTS = ("play_opened", "play_authorized", "play_started", "play_updated", "play_closed")
+ARCHIVE_MANIFESTS = {"archive", "timeshiftabs", "timeshiftrel", "rewind"}
+BUCKET_SECONDS = 300
+TEXT_FIELDS = ("media", "ip", "user_agent", "token", "user_id", "proto", "manifest_type",
+               "server", "country", "referer")
+
+
+@dataclass
+class EventsResult:
+    accepted: int = 0
+    duplicates: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+    sessions: int = 0
+
+    def as_dict(self):
+        return {"accepted": self.accepted, "duplicates": self.duplicates,
+                "rejected": self.rejected, "sessions_updated": self.sessions}
+
+
+def _instant(event, name, reasons):
+    value = event.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        reasons.append(f"{name}: {exc}")
+        return None
+
+
+def validate_event(event, now):
+    """Return (event_id, fields, reasons); reasons empty means valid."""
+    if not isinstance(event, dict):
+        return None, None, ["event: expected a JSON object"]
+    reasons = []
+    event_id = event.get("event_id")
+    if isinstance(event_id, bool) or not isinstance(event_id, (int, str)) or event_id == "":
+        reasons.append("event_id: required, an integer or string")
+        event_id = None
+    else:
+        event_id = str(event_id)[:128]
+    name = event.get("event")
+    if name not in EVENTS:
+        reasons.append(f"event: expected one of {', '.join(EVENTS)}, got {name!r}")
+    session_id = event.get("id")
+    if not isinstance(session_id, (str, int)) or isinstance(session_id, bool) or session_id == "":
+        reasons.append("id: required (the play session id)")
+    elif len(str(session_id)) > 128:
+        reasons.append("id: longer than 128 characters")
+    if not isinstance(event.get("media"), str) or not event["media"]:
+        reasons.append("media: required (the stream name)")
+    times = {n: _instant(event, n, reasons)
+             for n in ("utc_ms", "opened_at", "started_at", "updated_at", "closed_at")}
+    moments = [t for t in times.values() if t is not None]
+    if not moments and not reasons:
+        reasons.append("utc_ms: required (or opened_at/updated_at/closed_at)")
+    at = max(moments) if moments else None
+    if at is not None:
+        skew = timedelta(seconds=setting("VIEWSTATS_MAX_CLOCK_SKEW_SECONDS"))
+        if at > now + skew:
+            reasons.append(f"utc_ms: in the future (more than {skew.seconds} s ahead of the server clock)")
+        if at < now - timedelta(days=setting("VIEWSTATS_MAX_EVENT_AGE_DAYS")):
+            reasons.append(f"utc_ms: older than {setting('VIEWSTATS_MAX_EVENT_AGE_DAYS')} days")
+        if times["opened_at"] and at - times["opened_at"] > timedelta(
+                hours=setting("VIEWSTATS_MAX_SESSION_HOURS")):
+            reasons.append(f"opened_at: session longer than {setting('VIEWSTATS_MAX_SESSION_HOURS')} hours")
+    size = event.get("bytes")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        reasons.append("bytes: expected a non-negative integer")
+    if reasons:
+        return event_id, None, reasons
+    fields = {n: str(event[n])[:512] for n in TEXT_FIELDS if event.get(n) not in (None, "")}
+    fields.update(event=name, session=str(session_id), at=whole_seconds(at),
+                  opened_at=whole_seconds(times["opened_at"]) if times["opened_at"] else None,
+                  bytes=size, dvr=bool(event.get("dvr")))
+    return event_id, fields, []
+
+
+def ingest_events(server, events, now=None):
+    """Store a batch of events from `server` (a MediaServer); rebuild their sessions.
+
+    Raises store.StoreUnavailable, before acknowledging anything, when the
+    store fails: the server keeps the batch and resends it.
+    """
+    now = now or utcnow()
+    result = EventsResult()
+    docs, ids = [], []
+    for index, event in enumerate(events):
+        event_id, fields, reasons = validate_event(event, now)
+        if reasons:
+            result.rejected.append({"index": index, "event_id": event_id, "reasons": reasons})
+            continue
+        session_key = f"m:{server.client_id}:{server.pk}:{fields.pop('session')}"
+        docs.append({"_id": f"{server.pk}:{event_id}", "client_id": server.client_id,
+                     "server_id": server.pk, "session_id": session_key, "received_at": now,
+                     **fields})
+        ids.append(event_id)
+    inserted, duplicates = store.insert_unordered(store.MEDIA_EVENTS, docs)
+    result.accepted = len(inserted)
+    result.duplicates = [ids[i] for i in duplicates]
+    touched = sorted({docs[i]["session_id"] for i in inserted})
+    try:
+        for key in touched:
+            doc = rebuild_session(server.client_id, server.pk, key, now)
+            daily.mark_dirty(server.client_id, doc["start"], doc["end"])
+    except PyMongoError as exc:
+        raise store.StoreUnavailable(str(exc)) from exc
+    result.sessions = len(touched)
+    return result
+
+
+def traffic_buckets(start, points):
+    """Bytes per 5-minute bucket from (instant, running total) points; see the module doc."""
+    buckets = defaultdict(int)
+    prev_t, prev_b = int(start.timestamp()), 0
+    for at, total in points:
+        t = int(at.timestamp())
+        delta = total - prev_b
+        if delta <= 0:
+            prev_t = max(prev_t, t)
+            continue
+        if t <= prev_t:
+            buckets[t - t % BUCKET_SECONDS] += delta
+        else:
+            given, edge = 0, prev_t - prev_t % BUCKET_SECONDS
+            while given < delta:
+                edge += BUCKET_SECONDS
+                upto = min(edge, t)
+                share = delta * (upto - prev_t) // (t - prev_t) - given
+                buckets[edge - BUCKET_SECONDS] += share
+                given += share
+        prev_t, prev_b = t, total
+    return [{"t": datetime.fromtimestamp(k, timezone.utc), "bytes": v}
+            for k, v in sorted(buckets.items()) if v]
+
+
+def rebuild_session(client_id, server_id, key, now):
+    """Recompute one session document from all its stored events and replace it."""
+    events = list(store.collection(store.MEDIA_EVENTS)
+                  .find({"client_id": client_id, "session_id": key}).sort("at", 1))
+    latest = {}
+    for e in events:
+        latest.update({n: e[n] for n in TEXT_FIELDS if e.get(n)})
+    opened = [e["opened_at"] for e in events if e.get("opened_at")]
+    start = min(opened + [e["at"] for e in events])
+    end = max(e["at"] for e in events)
+    points, running = [], 0
+    for e in events:
+        if e.get("bytes") is not None:
+            running = max(running, e["bytes"])
+            points.append((e["at"], running))
+    manifest = latest.get("manifest_type", "").lower()
+    archive = manifest in ARCHIVE_MANIFESTS or (not manifest and any(e.get("dvr") for e in events))
+    media = latest["media"]
+    channel_id = host.channel_for_stream(client_id, media)
+    program_id = host.programme_on_air(channel_id, start) if channel_id and not archive else None
+    ip, ua = latest.get("ip", ""), latest.get("user_agent", "")
+    country = latest.get("country", "")
+    country = country.upper() if len(country) == 2 else geo.country_for_ip(ip)
+    doc = session_document(
+        _id=key, client_id=client_id, source="media_server",
+        protocol=latest.get("proto", "unknown").lower(), start=start, end=end,
+        channel_id=channel_id, program_id=program_id, kind="archive" if archive else "live",
+        received_at=min(e["received_at"] for e in events),
+        ip=ip or None, user_agent=ua, x_user_agent=None, ua=devices.classify(ua).as_dict(),
+        country=country, server_id=server_id, media=media, token=latest.get("token"),
+        user_id=latest.get("user_id"), bytes=running, traffic=traffic_buckets(start, points),
+        closed=any(e["event"] == "play_closed" for e in events), n_events=len(events))
+    doc["updated_at"] = now
+    viewer = host.viewer_for_token(client_id, latest.get("token"), latest.get("user_id"))
+    if viewer is not None:
+        doc.update(account_id=viewer.account_id, customer_id=viewer.customer_id,
+                   tariff_ids=list(viewer.tariff_ids), device_type=viewer.device_type)
+    try:
+        # Two requests may rebuild the same session at once; the one that saw
+        # more events wins, so a slower, staler rebuild cannot overwrite it.
+        store.sessions().replace_one({"_id": key, "n_events": {"$lte": len(events)}}, doc,
+                                     upsert=True)
+    except DuplicateKeyError:
+        pass
+    return doc

@@ -1,0 +1,163 @@
+"""Daily statistics per client and per media server (WMSPanel's billing figures).
+
+For each (client, day in the client's time zone) and each server, plus the
+whole client (server "all") and device sessions (server "devices"):
+    connections, connections_by_protocol   sessions that started that day
+    total_view_time, avg_view_time          seconds, of those sessions
+    traffic_bytes                           bytes sent within the day (the
+                                            sessions' 5-minute traffic buckets,
+                                            so a session over midnight is split)
+    peak_out_bps, peak_out_at               max over the day's fixed 5-minute
+                                            buckets of bytes * 8 / 300
+    peak_in_bps                             None: play-session events carry no
+                                            incoming (ingest) traffic
+
+Figures are stored in DAILY_STATS and a day is always recomputed whole from
+the sessions and *replaces* its rows, never incremented. Media-server
+ingestion marks the days it touched (DAILY_DIRTY); reading a marked day
+recomputes it first. So a server that was cut off and resends its backlog,
+once or many times, fills the gap exactly. A day that may still receive
+device data (younger than VIEWSTATS_MAX_EVENT_AGE_DAYS) is also recomputed
+when its figures are older than VIEWSTATS_DAILY_REFRESH_SECONDS.
+"""
+from collections import defaultdict
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from pymongo import ReplaceOne
+
+from .. import host, store
+from ..conf import setting
+from ..documents import utcnow
+from .breakdowns import aggregate
+from .filters import local_midnight
+from .settings import report_setting
+
+BUCKET_SECONDS = 300
+ALL, DEVICES = "all", "devices"
+
+
+def _zone(client_id):
+    return ZoneInfo(host.client_time_zone(client_id))
+
+
+def mark_dirty(client_id, start, end):
+    """Days [start, end] touch must be recomputed before they are read again."""
+    zone = _zone(client_id)
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    dirty = store.collection(store.DAILY_DIRTY)
+    while day <= last:
+        dirty.update_one({"_id": f"{client_id}:{day}"},
+                         {"$set": {"client_id": client_id, "day": day.isoformat()},
+                          "$inc": {"v": 1}}, upsert=True)
+        day += timedelta(days=1)
+
+
+def compute_day(client_id, day):
+    """The day's rows, computed from the sessions (nothing is stored)."""
+    zone = _zone(client_id)
+    d0, d1 = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+    rows = defaultdict(lambda: {"connections": 0, "connections_by_protocol": {},
+                                "total_view_time": 0, "traffic_bytes": 0, "_buckets": {}})
+    for r in aggregate([
+            {"$match": {"client_id": client_id, "start": {"$gte": d0, "$lt": d1}}},
+            {"$group": {"_id": {"server": {"$ifNull": ["$server_id", DEVICES]},
+                                "protocol": "$protocol"},
+                        "n": {"$sum": 1}, "watch": {"$sum": "$duration"}}}]):
+        for server in (str(r["_id"]["server"]), ALL):
+            row = rows[server]
+            row["connections"] += r["n"]
+            by = row["connections_by_protocol"]
+            by[r["_id"]["protocol"]] = by.get(r["_id"]["protocol"], 0) + r["n"]
+            row["total_view_time"] += r["watch"]
+    longest = timedelta(hours=setting("VIEWSTATS_MAX_SESSION_HOURS"))
+    for r in aggregate([
+            {"$match": {"client_id": client_id, "start": {"$gte": d0 - longest, "$lt": d1},
+                        "end": {"$gte": d0}, "source": "media_server"}},
+            {"$project": {"server_id": 1, "traffic": 1}},
+            {"$unwind": "$traffic"},
+            {"$match": {"traffic.t": {"$gte": d0, "$lt": d1}}},
+            {"$group": {"_id": {"server": "$server_id", "t": "$traffic.t"},
+                        "bytes": {"$sum": "$traffic.bytes"}}}]):
+        for server in (str(r["_id"]["server"]), ALL):
+            row = rows[server]
+            row["traffic_bytes"] += r["bytes"]
+            t = r["_id"]["t"]
+            row["_buckets"][t] = row["_buckets"].get(t, 0) + r["bytes"]
+    rows[ALL]  # a day without sessions still has its (zero) figures
+    out = {}
+    for server, row in rows.items():
+        buckets = row.pop("_buckets")
+        peak_at = max(buckets, key=lambda t: (buckets[t], -t.timestamp())) if buckets else None
+        row.update(
+            avg_view_time=round(row["total_view_time"] / row["connections"], 1)
+            if row["connections"] else 0,
+            peak_out_bps=buckets[peak_at] * 8 // BUCKET_SECONDS if peak_at else 0,
+            peak_out_at=peak_at, peak_in_bps=None)
+        out[server] = row
+    return out
+
+
+def recompute_day(client_id, day):
+    """Recompute one day and replace its stored rows."""
+    dirty = store.collection(store.DAILY_DIRTY)
+    key = f"{client_id}:{day}"
+    mark = dirty.find_one({"_id": key})
+    rows = compute_day(client_id, day)
+    now = utcnow()
+    daily = store.collection(store.DAILY_STATS)
+    daily.bulk_write([ReplaceOne({"_id": f"{client_id}:{server}:{day}"},
+                                 {"client_id": client_id, "day": day.isoformat(), "server": server,
+                                  "computed_at": now, **row}, upsert=True)
+                      for server, row in rows.items()], ordered=False)
+    daily.delete_many({"client_id": client_id, "day": day.isoformat(),
+                       "server": {"$nin": list(rows)}})
+    if mark is not None:
+        # Only clear the mark we saw: data that arrived meanwhile marked it again.
+        dirty.delete_one({"_id": key, "v": mark["v"]})
+
+
+def _stale_days(client_id, days):
+    names = [d.isoformat() for d in days]
+    dirty = {d["day"] for d in store.collection(store.DAILY_DIRTY).find(
+        {"client_id": client_id, "day": {"$in": names}}, {"day": 1})}
+    stored = {d["day"]: d["computed_at"] for d in store.collection(store.DAILY_STATS).find(
+        {"client_id": client_id, "day": {"$in": names}, "server": ALL}, {"day": 1, "computed_at": 1})}
+    now, zone = utcnow(), _zone(client_id)
+    refresh = timedelta(seconds=report_setting("VIEWSTATS_DAILY_REFRESH_SECONDS"))
+    settle = timedelta(days=setting("VIEWSTATS_MAX_EVENT_AGE_DAYS") + 1)
+    stale = []
+    for day, name in zip(days, names):
+        computed = stored.get(name)
+        final = local_midnight(day, zone) + settle
+        if name in dirty or computed is None or (computed < final and computed < now - refresh):
+            stale.append(day)
+    return stale
+
+
+def report(client_ids, first, last, servers=None):
+    """Rows per (client, day, server) for days first..last, recomputing stale days."""
+    if last < first:
+        raise ValueError("date_to is before date_from")
+    out = []
+    for client_id in client_ids:
+        today = utcnow().astimezone(_zone(client_id)).date()
+        days = [first + timedelta(days=i) for i in range((min(last, today) - first).days + 1)]
+        for day in _stale_days(client_id, days):
+            recompute_day(client_id, day)
+        match = {"client_id": client_id, "day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
+        if servers:
+            match["server"] = {"$in": [str(s) for s in servers]}
+        for doc in store.collection(store.DAILY_STATS).find(match).sort([("day", 1), ("server", 1)]):
+            doc.pop("_id")
+            out.append(doc)
+    return out
+
+
+def parse_day(value, name, default):
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name}: expected YYYY-MM-DD, got {value!r}") from None

@@ -1,0 +1,58 @@
+"""Unique sessions: split viewings glued back into one.
+
+Sessions with the same IP, User-Agent and content (channel, or stream name
+for an unmatched stream, plus the programme for archive viewing) are one
+unique session when each starts at most VIEWSTATS_UNIQUE_GAP_SECONDS
+(default 300) after the latest end of those before it. A gap of exactly
+the window merges; overlapping or nested sessions always merge.
+
+Computed in MongoDB with $setWindowFields (5.0): a running max of `end`
+over the earlier sessions of the partition gives the gap, a running sum of
+"starts a new group" numbers the groups, and $group folds each group into
+one unique session: start = first start, end = last end, duration =
+end - start (the short gaps are counted as watched; overlaps once),
+bytes = the sum. Other dimensions are taken from the group's first session.
+"""
+from .settings import report_setting
+
+# $ifNull: a missing field (device sessions have no `media`) and null must
+# fall into the same partition.
+CONTENT_KEY = {
+    "ip": {"$ifNull": ["$ip", None]}, "ua": {"$ifNull": ["$user_agent", None]},
+    "channel": {"$ifNull": ["$channel_id", None]}, "media": {"$ifNull": ["$media", None]},
+    "kind": "$kind",
+    "programme": {"$cond": [{"$eq": ["$kind", "archive"]}, {"$ifNull": ["$program_id", None]}, None]},
+}
+CARRIED = ("client_id", "source", "protocol", "account_id", "customer_id", "tariff_ids",
+           "device_type", "channel_id", "program_id", "kind", "ip", "user_agent", "ua",
+           "country", "media", "server_id")
+
+
+def gap_seconds():
+    return int(report_setting("VIEWSTATS_UNIQUE_GAP_SECONDS"))
+
+
+def merge_stages(gap=None):
+    """Pipeline stages turning matched sessions into unique sessions.
+
+    Each output document has the session fields plus `raw_sessions`, the
+    number of sessions glued into it.
+    """
+    gap = gap_seconds() if gap is None else gap
+    return [
+        {"$setWindowFields": {
+            "partitionBy": CONTENT_KEY, "sortBy": {"start": 1},
+            "output": {"_prev_end": {"$max": "$end", "window": {"documents": ["unbounded", -1]}}}}},
+        {"$set": {"_new": {"$cond": [
+            {"$or": [{"$eq": [{"$ifNull": ["$_prev_end", None]}, None]},
+                     {"$gt": [{"$subtract": ["$start", "$_prev_end"]}, gap * 1000]}]}, 1, 0]}}},
+        {"$setWindowFields": {
+            "partitionBy": CONTENT_KEY, "sortBy": {"start": 1},
+            "output": {"_group": {"$sum": "$_new", "window": {"documents": ["unbounded", "current"]}}}}},
+        {"$group": {
+            "_id": {"k": CONTENT_KEY, "g": "$_group"},
+            "start": {"$min": "$start"}, "end": {"$max": "$end"},
+            "bytes": {"$sum": {"$ifNull": ["$bytes", 0]}}, "raw_sessions": {"$sum": 1},
+            **{name: {"$first": f"${name}"} for name in CARRIED}}},
+        {"$set": {"duration": {"$toLong": {"$divide": [{"$subtract": ["$end", "$start"]}, 1000]}}}},
+    ]

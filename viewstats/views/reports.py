@@ -1,0 +1,118 @@
+"""Reports: JSON API, streamed CSV export and the admin pages.
+
+The client always comes from the user (access.client_scope); a `client`
+parameter only narrows it and is refused when it names another client.
+"""
+import csv
+import json
+from datetime import date, datetime
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from .. import access
+from ..reports.filters import FilterError
+from ..reports.run import REPORTS, TITLES, run, table
+
+
+FILTER_FIELDS = ("client", "date_from", "date_to", "channel", "category", "device_type", "tariff",
+                 "country", "source", "ip", "user_agent", "account", "server", "unique", "sort")
+
+
+def _json_default(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_response(data, status=200):
+    return JsonResponse(data, status=status, json_dumps_params={"default": _json_default},
+                        safe=False)
+
+
+def scoped_api(view):
+    """Authenticate (session or API token) and resolve the client scope, or answer 401/403."""
+    def wrapper(request, *args, **kwargs):
+        try:
+            user = access.request_user(request)
+        except access.NotAuthenticated as exc:
+            return json_response({"error": str(exc)}, 401)
+        try:
+            client_ids = access.client_scope(user, kwargs.pop("client", request.GET.get("client")))
+        except PermissionDenied as exc:
+            return json_response({"error": str(exc) or "forbidden"}, 403)
+        return view(request, client_ids, *args, **kwargs)
+    wrapper.__name__ = view.__name__
+    return wrapper
+
+
+@require_GET
+@scoped_api
+def report_api(request, client_ids, name):
+    try:
+        return json_response(run(name, request.GET, client_ids))
+    except FilterError as exc:
+        return json_response({"error": str(exc)}, 400)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_lines(header, rows):
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([json.dumps(v, default=_json_default) if isinstance(v, (dict, list))
+                               else _json_default(v) if isinstance(v, (datetime, date))
+                               else "" if v is None else v for v in row])
+
+
+@require_GET
+@scoped_api
+def report_csv(request, client_ids, name):
+    try:
+        header, rows = table(name, request.GET, client_ids)
+    except FilterError as exc:
+        return json_response({"error": str(exc)}, 400)
+    response = StreamingHttpResponse(_csv_lines(header, rows), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="viewstats-{name}.csv"'
+    return response
+
+
+def _page_scope(request):
+    if not request.user.is_authenticated or not request.user.is_staff:
+        return None
+    return access.client_scope(request.user, request.GET.get("client"))
+
+
+@require_GET
+def report_index(request):
+    if _page_scope(request) is None:
+        return redirect_to_login(request.get_full_path(), "admin:login")
+    return render(request, "viewstats/report_index.html",
+                  {"title": "Viewing statistics", "reports": [(n, TITLES[n]) for n in REPORTS]})
+
+
+@require_GET
+def report_page(request, name):
+    client_ids = _page_scope(request)
+    if client_ids is None:
+        return redirect_to_login(request.get_full_path(), "admin:login")
+    error, data = None, None
+    try:
+        data = run(name, request.GET, client_ids)
+    except FilterError as exc:
+        error = str(exc)
+    rows = (data or {}).get("rows", [])
+    columns = list(rows[0]) if rows else []
+    return render(request, "viewstats/report.html", {
+        "title": TITLES.get(name, name), "name": name, "error": error, "data": data,
+        "columns": columns, "rows": [[r.get(c) for c in columns] for r in rows],
+        "totals": (data or {}).get("totals"),
+        "query": request.GET.urlencode(), "reports": [(n, TITLES[n]) for n in REPORTS],
+        "filters": [(f, request.GET.get(f, "")) for f in FILTER_FIELDS]})
