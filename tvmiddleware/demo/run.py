@@ -7,7 +7,9 @@ from datetime import datetime, timedelta, timezone
 from django.conf import settings
 from django.core.management import call_command
 
+from smartystats import demo as dynamics_demo
 from viewstats import popularity, store
+from viewstats.reports import demo as reports_demo
 from viewstats.documents import set_clock
 from viewstats.enrich import geo
 
@@ -61,8 +63,26 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
             sim.plan()
             sim.run(progress=lambda done, total: stdout.write(f"  {done}/{total} device events sent"))
             sim.misbehave()
+            set_clock(None)
+            _print_ingestion(stdout, op, sim, began)
+            stdout.write("== Media-server sessions and viewing reports")
+            reports_demo.run(server.base_url, op.client.id, stdout=stdout, days=days)
     finally:
         set_clock(None)
+    stdout.write("== Popularity commands")
+    popularity.demo_run(op.client.id, stdout)
+    stdout.write("== Subscriber dynamics")
+    dynamics_demo.run(stdout)
+    stdout.write(f"== Done in {time.monotonic() - began:.0f} s")
+    stdout.write("  admin: http://127.0.0.1:8000/admin/ (user admin, password admin); "
+                 "`python manage.py demo --serve` keeps serving the demo's data there")
+    if serve:
+        with LocalServer(port) as server:
+            stdout.write(f"  serving {server.base_url}/admin/ (Ctrl-C to stop)")
+            server.serve_forever()
+
+
+def _print_ingestion(stdout, op, sim, began):
     sessions = store.sessions()
     cid = op.client.id
     stdout.write(f"== Ingestion summary ({time.monotonic() - began:.0f} s so far)")
@@ -74,12 +94,3 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
         "country": count_by(sessions, cid, "country"),
     }):
         stdout.write(f"  {line}")
-    stdout.write("== Popularity commands")
-    popularity.demo_run(cid, stdout)
-    stdout.write(f"== Done in {time.monotonic() - began:.0f} s")
-    stdout.write("  admin: http://127.0.0.1:8000/admin/ (user admin, password admin) — "
-                 "`python manage.py demo --serve` keeps the demo's data served there")
-    if serve:
-        with LocalServer(port) as server:
-            stdout.write(f"  serving {server.base_url}/admin/ — Ctrl-C to stop")
-            server.serve_forever()
