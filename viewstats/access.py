@@ -44,7 +44,7 @@ def client_scope(user, requested=None):
         if requested is None or requested == ALL:
             return host.all_client_ids()
         client_id = _client_id(requested)
-        if not host.client_exists(client_id):
+        if client_id not in host.client_names([client_id]):
             raise PermissionDenied(f"no client {client_id}")
         return [client_id]
     own = host.staff_client_id(user) if user.is_staff else None

@@ -8,6 +8,8 @@ import bisect
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
+from django.db import transaction
+
 from tvmiddleware import models as host
 
 from .caching import host_cached
@@ -120,11 +122,6 @@ def channel_clients(channel_ids):
     return dict(host.Channel.objects.filter(id__in=channel_ids).values_list("id", "client_id"))
 
 
-def channel_ids_in_categories(client_id, category_ids):
-    return set(host.Channel.objects.filter(client_id=client_id, categories__id__in=category_ids)
-               .values_list("id", flat=True))
-
-
 def active_account_ids(client_id):
     """Accounts that are active now (Account.active), whatever they were before."""
     return list(host.Account.objects.filter(client_id=client_id, active=True)
@@ -162,8 +159,6 @@ def save_generated_sorting(client_id, generator_key, name, parameters, computed_
     The row keeps its id across re-runs, so apps holding a channel_sort_id
     keep getting the fresh order.
     """
-    from django.db import transaction
-
     with transaction.atomic():
         sorting, created = (host.ChannelSorting.objects.select_for_update()
                             .get_or_create(client_id=client_id, kind=host.ChannelSorting.Kind.GENERATED,
@@ -187,8 +182,6 @@ def save_generated_selection(client_id, generator_key, name, content_type, param
 
     `items` is [(object id, metrics)] in order. Returns (selection id, created).
     """
-    from django.db import transaction
-
     kind = {"channel": host.Selection.ContentType.CHANNEL,
             "epg": host.Selection.ContentType.EPG_PROGRAMME}[content_type]
     field = "channel_id" if content_type == "channel" else "programme_id"
@@ -220,10 +213,6 @@ def all_client_ids():
     return list(host.Client.objects.order_by("id").values_list("id", flat=True))
 
 
-def client_exists(client_id):
-    return host.Client.objects.filter(id=client_id).exists()
-
-
 @host_cached
 def client_time_zone(client_id):
     return host.Client.objects.filter(id=client_id).values_list("time_zone", flat=True).first() or "UTC"
@@ -237,7 +226,8 @@ def programme_titles(ids):
     return dict(host.EpgProgramme.objects.filter(id__in=ids).values_list("id", "title"))
 
 
-def category_channel_ids(client_ids, category_ids):
+def channel_ids_in_categories(client_ids, category_ids):
+    """Ids of the clients' channels in any of `category_ids`, sorted."""
     return sorted(set(host.Channel.objects.filter(client_id__in=client_ids,
                                                   categories__id__in=category_ids)
                       .values_list("id", flat=True)))

@@ -155,7 +155,7 @@ def selected_channel_ids(client_id, channels=(), categories=()):
         wanted = set(channels)
         ids = [i for i in ids if i in wanted]
     if categories:
-        in_categories = host.channel_ids_in_categories(client_id, categories)
+        in_categories = set(host.channel_ids_in_categories([client_id], categories))
         ids = [i for i in ids if i in in_categories]
     return ids
 

@@ -126,7 +126,7 @@ def parse_filters(params, client_ids):
         raise FilterError(f"source: expected {' or '.join(SOURCES)}, got {bad[0]!r}")
     categories = _ints(get("category"), "category")
     if categories:
-        in_categories = host.category_channel_ids(client_ids, categories)
+        in_categories = host.channel_ids_in_categories(client_ids, categories)
         f.channel = [c for c in f.channel if c in in_categories] if f.channel else in_categories
         if not f.channel:
             f.channel = [-1]  # no channel in these categories: match nothing, not everything
