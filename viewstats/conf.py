@@ -36,6 +36,16 @@ DEFAULTS = {
     # How long host lookups (authkeys, the collection checkbox, channel lists)
     # are cached per process. The checkbox takes effect within this time.
     "VIEWSTATS_HOST_CACHE_SECONDS": 30,
+    # Reports. Unique sessions: sessions of the same IP, User-Agent and
+    # content are one when the next starts at most this many seconds after
+    # the previous ended.
+    "VIEWSTATS_UNIQUE_GAP_SECONDS": 300,
+    # Daily statistics of a day that may still receive data are recomputed
+    # when read if older than this; late media-server data marks its days at once.
+    "VIEWSTATS_DAILY_REFRESH_SECONDS": 300,
+    # Rows per page of the raw session list (the API accepts up to MAX).
+    "VIEWSTATS_PAGE_SIZE": 100,
+    "VIEWSTATS_PAGE_SIZE_MAX": 1000,
     # RQ: Smarty's own switch, and the queue heavy commands go to.
     "SMARTY_USE_RQ": False,
     "VIEWSTATS_RQ_QUEUE": "statistics",

@@ -31,7 +31,7 @@ from ..conf import setting
 from ..documents import utcnow
 from .breakdowns import aggregate
 from .filters import local_midnight
-from .settings import report_setting
+from ..conf import setting
 
 BUCKET_SECONDS = 300
 ALL, DEVICES = "all", "devices"
@@ -124,7 +124,7 @@ def _stale_days(client_id, days):
     stored = {d["day"]: d["computed_at"] for d in store.collection(store.DAILY_STATS).find(
         {"client_id": client_id, "day": {"$in": names}, "server": ALL}, {"day": 1, "computed_at": 1})}
     now, zone = utcnow(), _zone(client_id)
-    refresh = timedelta(seconds=report_setting("VIEWSTATS_DAILY_REFRESH_SECONDS"))
+    refresh = timedelta(seconds=setting("VIEWSTATS_DAILY_REFRESH_SECONDS"))
     settle = timedelta(days=setting("VIEWSTATS_MAX_EVENT_AGE_DAYS") + 1)
     stale = []
     for day, name in zip(days, names):

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from .. import store
 from .filters import FilterError
-from .settings import report_setting
+from ..conf import setting
 
 SORTS = ("start", "end", "duration")
 COLUMNS = ("id", "client_id", "source", "protocol", "server_id", "start", "end", "duration",
@@ -74,8 +74,8 @@ def row(doc):
 
 
 def page(filters, sort="-start", cursor=None, limit=None):
-    limit = min(int(limit or report_setting("VIEWSTATS_PAGE_SIZE")),
-                report_setting("VIEWSTATS_PAGE_SIZE_MAX"))
+    limit = min(int(limit or setting("VIEWSTATS_PAGE_SIZE")),
+                setting("VIEWSTATS_PAGE_SIZE_MAX"))
     if limit < 1:
         raise FilterError("limit: must be at least 1")
     rows = list(iterate(filters, sort, cursor, limit + 1))

@@ -13,7 +13,7 @@ one unique session: start = first start, end = last end, duration =
 end - start (the short gaps are counted as watched; overlaps once),
 bytes = the sum. Other dimensions are taken from the group's first session.
 """
-from .settings import report_setting
+from ..conf import setting
 
 # $ifNull: a missing field (device sessions have no `media`) and null must
 # fall into the same partition.
@@ -29,7 +29,7 @@ CARRIED = ("client_id", "source", "protocol", "account_id", "customer_id", "tari
 
 
 def gap_seconds():
-    return int(report_setting("VIEWSTATS_UNIQUE_GAP_SECONDS"))
+    return int(setting("VIEWSTATS_UNIQUE_GAP_SECONDS"))
 
 
 def merge_stages(gap=None):
