@@ -31,7 +31,6 @@ from ..conf import setting
 from ..documents import utcnow
 from .breakdowns import aggregate
 from .filters import local_midnight
-from ..conf import setting
 
 BUCKET_SECONDS = 300
 ALL, DEVICES = "all", "devices"
