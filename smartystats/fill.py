@@ -196,6 +196,36 @@ def rebuild_max_online(client_id, start, end):
     return hours
 
 
+# Arrivals are read this far behind now, so a session stored by a web node
+# whose clock lags a little is not stepped over.
+ARRIVAL_MARGIN = timedelta(seconds=60)
+ARRIVALS = "max_online:arrivals"  # FillState whose end_time is the arrival watermark
+
+
+def recover_late_sessions(client_id, now):
+    """Re-sweep the filled days that sessions arriving since the last run cover.
+
+    Apps upload buffered viewing hours or days late and media servers resend
+    backlogs, so sessions land in hours whose peaks are already cached. Each
+    run looks at what arrived since its watermark and recomputes those days
+    whole (a replacement, never an increment); the watermark moves only
+    after, so a crash just repeats the work. Returns the number of days.
+    """
+    filled = last_successful_fill(client_id, MAX_ONLINE)
+    if filled is None:
+        return 0
+    until = verify_utc(now) - ARRIVAL_MARGIN
+    fs, created = FillState.objects.get_or_create(
+        client_id=client_id, series=ARRIVALS, defaults={"end_time": until, "state": FillState.DONE})
+    if created or until <= fs.end_time:
+        return 0  # the fill that just ran saw everything stored before now
+    days = online.days_touched_by_arrivals(client_id, fs.end_time, until, filled)
+    for day in sorted(days):
+        fill_max_online_chunk(client_id, day, min(day + INCREMENT[DAY], filled))
+    _mark(fs, until, FillState.DONE)
+    return len(days)
+
+
 # --- entry points -------------------------------------------------------------
 
 def fill_to_for(now):

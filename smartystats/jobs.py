@@ -7,6 +7,7 @@ two workers (or a cron run and a worker) never fill one client at once.
 from datetime import date, datetime
 
 from . import daily, fill, locks, snapshot
+from .series import MAX_ONLINE
 
 
 def _t(value):
@@ -26,6 +27,7 @@ def cache_max_online(client_id, now, rebuild_from=None, rebuild_to=None):
                 result["rebuilt_hours"] = fill.rebuild_max_online(client_id, _t(rebuild_from),
                                                                   _t(rebuild_to))
             result["hours"] = fill.process_max_online(client_id, fill.fill_to_for(now))
+            result["late_days"] = fill.recover_late_sessions(client_id, now)
             return result
     except locks.LockBusy as exc:
         return _busy(exc)
@@ -40,6 +42,8 @@ def cache_customers_dynamic(client_id, now, series=None, rebuild_from=None, rebu
                 result["rebuilt"] = fill.rebuild_client(client_id, _t(rebuild_from),
                                                         _t(rebuild_to), series)
             result["computed"] = fill.fill_client(client_id, fill.fill_to_for(now), series)
+            if not series or MAX_ONLINE in series:
+                result["late_days"] = fill.recover_late_sessions(client_id, now)
             return result
     except locks.LockBusy as exc:
         return _busy(exc)

@@ -133,3 +133,35 @@ def online_now(client_id, now):
     ]
     [result] = list(store.sessions().aggregate(pipeline))
     return {key: (result[key][0]["n"] if result[key] else 0) for key in ("accounts", "customers")}
+
+
+def arrivals_pipeline(client_id, since, until, filled_until):
+    """UTC day spans of filled time covered by sessions that arrived in (since, until].
+
+    A session "arrives" when it is first stored (`received_at`: a batch an
+    app uploads hours late, a push session's first heartbeat) or, for media
+    servers, whenever a resent backlog rebuilds it (`updated_at`). Later
+    heartbeats of a push session only extend it past the filled hours (those
+    trail now by the session timeout), so they are not arrivals.
+    """
+    return [
+        {"$match": {"client_id": client_id, "start": {"$lt": filled_until},
+                    "account_id": {"$ne": None},
+                    "$or": [{"received_at": {"$gt": since, "$lte": until}},
+                            {"source": "media_server", "updated_at": {"$gt": since, "$lte": until}}]}},
+        {"$project": {"_id": 0,
+                      "first": {"$dateTrunc": {"date": "$start", "unit": "day"}},
+                      "last": {"$dateTrunc": {"date": {"$min": ["$end", filled_until]}, "unit": "day"}}}},
+        {"$group": {"_id": {"first": "$first", "last": "$last"}}},
+    ]
+
+
+def days_touched_by_arrivals(client_id, since, until, filled_until):
+    days = set()
+    for row in store.sessions().aggregate(arrivals_pipeline(client_id, since, until, filled_until)):
+        day, last = row["_id"]["first"], row["_id"]["last"]
+        while day <= last:
+            if day < filled_until:
+                days.add(day)
+            day += timedelta(days=1)
+    return days

@@ -43,6 +43,10 @@ INDEXES = {
                    name="client_pushkey_start", sparse=True),
         IndexModel([("client_id", ASCENDING), ("device_key", ASCENDING), ("end", DESCENDING)],
                    name="client_devicekey_end", sparse=True),
+        # What arrived since a watermark (late uploads and resent backlogs
+        # that cached statistics must take in).
+        IndexModel([("client_id", ASCENDING), ("received_at", ASCENDING)], name="client_received"),
+        IndexModel([("client_id", ASCENDING), ("updated_at", ASCENDING)], name="client_updated"),
         # Raw session list filtered by viewer address (reports).
         IndexModel([("client_id", ASCENDING), ("ip", ASCENDING), ("start", ASCENDING)],
                    name="client_ip_start"),

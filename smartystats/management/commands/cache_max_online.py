@@ -33,8 +33,11 @@ class Command(StatsCommand):
     Peaks are computed from the viewing sessions per client, per hour and per
     day (the number of distinct accounts, and of customers, with a session
     covering the same second), for every complete hour not cached yet; the
-    first run starts at the beginning of the previous month. Also measures
-    "online now". Run at least daily; it may run every few minutes. With
+    first run starts at the beginning of the previous month. Days that
+    sessions arriving late cover (an app's offline buffer uploaded hours
+    later, a media server's resent backlog) are recomputed whole on the next
+    run, so cached peaks take them in without counting anything twice. Also
+    measures "online now". Run at least daily; it may run every few minutes. With
     SMARTY_USE_RQ each client becomes one RQ job."""
     job = "smartystats.jobs.cache_max_online"
     description = "cache_max_online"
