@@ -103,6 +103,17 @@ class TestPush:
         assert second["channel_id"] == operator.channels[1].id and second["duration"] == 0
         assert second["previous_channel_id"] == operator.channels[0].id
 
+    def test_late_retry_of_the_previous_channel_changes_nothing(self, client, operator, monkeypatch):
+        key = operator.login(operator.accounts[0])
+        t0 = now()
+        a, b = operator.channels[0].id, operator.channels[1].id
+        for offset, channel, cs in ((0, a, 1), (60, b, 2), (61, a, 1), (120, b, 2), (180, b, 2)):
+            push(client, operator, key, at=t0 + timedelta(seconds=offset), monkeypatch=monkeypatch,
+                 channel_id=channel, channel_session=cs)
+        first, second = all_sessions()
+        assert (first["channel_id"], first["duration"]) == (a, 60)
+        assert (second["channel_id"], second["duration"]) == (b, 120)
+
     def test_switch_after_timeout_leaves_previous_session_alone(self, client, operator, monkeypatch):
         key = operator.login(operator.accounts[0])
         t0 = now()

@@ -15,8 +15,12 @@ Item fields:
     archive_offset    optional, seconds into the programme (>= 0)
     client_id       optional; must equal the authenticated client
 """
+import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+
+from pymongo.errors import PyMongoError
 
 from . import host, store
 from .conf import setting
@@ -24,6 +28,7 @@ from .documents import session_document, utcnow, whole_seconds
 from .timeparse import parse_instant
 
 KIND_ALIASES = {"live": "live", "archive": "archive", "pvr": "archive"}
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,20 +45,26 @@ class BatchResult:
                 "duplicates": self.duplicates, "rejected": self.rejected}
 
 
-def _int_field(item, name, reasons, required=False, minimum=None):
+INT64_MAX = 2 ** 63 - 1
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def _int_field(item, name, reasons, required=False, minimum=None, maximum=INT64_MAX):
     value = item.get(name)
     if value is None:
         if required:
             reasons.append(f"{name}: required")
         return None
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        else:
-            reasons.append(f"{name}: expected an integer, got {value!r}")
-            return None
+        reasons.append(f"{name}: expected an integer, got {value!r}"[:200])
+        return None
     if minimum is not None and value < minimum:
         reasons.append(f"{name}: must be >= {minimum}")
+        return None
+    if value > maximum:
+        reasons.append(f"{name}: must be <= {maximum}")
         return None
     return value
 
@@ -97,7 +108,8 @@ def validate_item(item, login, now):
     if channel_id is not None and channel_id not in host.client_channel_ids(login.client_id):
         reasons.append(f"channel_id: {channel_id} is not a channel of this client")
         channel_id = None
-    kind = KIND_ALIASES.get(item.get("type", "live"))
+    kind = item.get("type", "live")
+    kind = KIND_ALIASES.get(kind) if isinstance(kind, str) else None
     if kind is None:
         reasons.append(f"type: expected live or archive, got {item.get('type')!r}")
     start = _instant(item, "start", reasons)
@@ -116,10 +128,11 @@ def validate_item(item, login, now):
     if program_id is not None and channel_id is not None:
         if host.programme_channel(program_id) != (channel_id, login.client_id):
             reasons.append(f"program_id: {program_id} is not a programme of channel {channel_id}")
-    if kind == "archive" and program_id is None and "program_id" not in item:
+    if kind == "archive" and program_id is None and not any(r.startswith("program_id") for r in reasons):
         reasons.append("program_id: required for archive viewing")
-    timeshift = _int_field(item, "timeshift_offset", reasons, minimum=0) or 0
-    archive_offset = _int_field(item, "archive_offset", reasons, minimum=0)
+    timeshift = _int_field(item, "timeshift_offset", reasons, minimum=0,
+                           maximum=setting("VIEWSTATS_MAX_TIMESHIFT_HOURS")) or 0
+    archive_offset = _int_field(item, "archive_offset", reasons, minimum=0, maximum=INT64_MAX)
     if reasons:
         return item_id, None, reasons
     if program_id is None and kind == "live":
@@ -129,8 +142,9 @@ def validate_item(item, login, now):
     return item_id, fields, []
 
 
-def _existing_ids(ids):
-    return {d["_id"] for d in store.sessions().find({"_id": {"$in": ids}}, {"_id": 1})}
+def _existing_ids(login, ids):
+    return {d["_id"] for d in store.sessions().find({"client_id": login.client_id, "_id": {"$in": ids}},
+                                                     {"_id": 1})}
 
 
 def _sessions_opened_on(login, day_start):
@@ -146,7 +160,11 @@ def ingest_batch(login, items, origin, now=None):
     candidates = []  # (index, item_id, doc)
     seen = set()
     for index, item in enumerate(items):
-        item_id, fields, reasons = validate_item(item, login, now)
+        try:
+            item_id, fields, reasons = validate_item(item, login, now)
+        except Exception:  # a bug must cost one item, not the batch
+            logger.exception("batch item %d could not be validated", index)
+            item_id, fields, reasons = None, None, ["item: could not be validated"]
         if reasons:
             result.reject(index, item_id, reasons)
         elif item_id in seen:
@@ -161,14 +179,14 @@ def ingest_batch(login, items, origin, now=None):
     if not candidates:
         return result
     try:
-        existing = _existing_ids([doc["_id"] for _, _, doc in candidates])
-    except Exception as exc:
+        existing = _existing_ids(login, [doc["_id"] for _, _, doc in candidates])
+        fresh = []
+        for index, item_id, doc in candidates:
+            (result.duplicates.append(item_id) if doc["_id"] in existing
+             else fresh.append((index, item_id, doc)))
+        fresh = _apply_record_limit(login, fresh, result)
+    except PyMongoError as exc:
         raise store.StoreUnavailable(str(exc)) from exc
-    fresh = []
-    for index, item_id, doc in candidates:
-        (result.duplicates.append(item_id) if doc["_id"] in existing
-         else fresh.append((index, item_id, doc)))
-    fresh = _apply_record_limit(login, fresh, result)
     inserted, duplicates = store.insert_unordered(store.SESSIONS, [doc for _, _, doc in fresh])
     result.accepted += [fresh[i][1] for i in inserted]
     result.duplicates += [fresh[i][1] for i in duplicates]

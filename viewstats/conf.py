@@ -30,6 +30,8 @@ DEFAULTS = {
     "VIEWSTATS_MAX_CLOCK_SKEW_SECONDS": 300,
     "VIEWSTATS_MAX_EVENT_AGE_DAYS": 30,
     "VIEWSTATS_MAX_SESSION_HOURS": 24,
+    # Longest timeshift (hours behind live) a device may report: the archive depth.
+    "VIEWSTATS_MAX_TIMESHIFT_HOURS": 168,
     # Enrichment.
     "VIEWSTATS_GEOIP_PATH": "",
     "VIEWSTATS_TRUSTED_PROXIES": [],

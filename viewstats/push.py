@@ -17,6 +17,7 @@ session per (account, device, channel_session):
 * a repeated push (a retry of the same request) moves nothing backwards and
   so cannot count time twice.
 """
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -47,18 +48,22 @@ class PushParams:
     previous_channel_id: int | None
 
 
-def _number(query, name, required=False, minimum=None):
+INT64_MAX = 2 ** 63 - 1
+
+
+def _number(query, name, required=False, minimum=None, maximum=INT64_MAX):
     raw = query.get(name, "")
     if raw == "":
         if required:
             raise PushError(BAD_PARAMETER, f"{name} is required")
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise PushError(BAD_PARAMETER, f"{name} must be a number, got {raw!r}") from None
+    if not re.fullmatch(r"-?[0-9]{1,19}", raw):
+        raise PushError(BAD_PARAMETER, f"{name} must be a number, got {raw[:40]!r}")
+    value = int(raw)
     if minimum is not None and value < minimum:
         raise PushError(BAD_PARAMETER, f"{name} must be >= {minimum}")
+    if value > maximum:
+        raise PushError(BAD_PARAMETER, f"{name} must be <= {maximum}")
     return value
 
 
@@ -71,7 +76,8 @@ def parse_params(query):
         channel_id=_number(query, "channel_id", required=True),
         channel_session=_number(query, "channel_session", required=True),
         program_id=_number(query, "program_id"),
-        timeshift_offset=_number(query, "timeshift_offset", minimum=0) or 0,
+        timeshift_offset=_number(query, "timeshift_offset", minimum=0,
+                                 maximum=setting("VIEWSTATS_MAX_TIMESHIFT_HOURS")) or 0,
         kind=kind,
         previous_channel_id=_number(query, "previous_channel_id"),
     )
@@ -103,7 +109,7 @@ def _apply(login, params, origin, now):
     # written by _id. That keeps a heartbeat cheap however large it grows.
     state_id = f"{login.client_id}:{login.account_id}:{login.device_id}"
     states = store.collection(store.PUSH_STATE)
-    state = states.find_one({"_id": state_id})
+    state = states.find_one({"client_id": login.client_id, "_id": state_id})
     fresh = state is not None and now - state["end"] <= timeout
     if state is not None and state["push_key"] == push_key:
         if fresh:
@@ -114,17 +120,33 @@ def _apply(login, params, origin, now):
             return state["session_id"]
         segment = state["segment"] + 1
     else:
+        if state is not None and _is_stale_retry(login, push_key, state, now, timeout):
+            return None
         if fresh and now > state["end"]:
             _extend(state, now)  # a channel switch: the previous channel played until now
         segment = 0
     _check_limit(login, now)
     doc = _open(login, params, origin, now, push_key, segment)
-    states.replace_one({"_id": state_id},
+    states.replace_one({"client_id": login.client_id, "_id": state_id},
                        {"client_id": login.client_id, "push_key": push_key, "session_id": doc["_id"],
                         "segment": doc["segment"], "start": doc["start"], "end": now,
                         "seen_at": datetime.now(timezone.utc)},
                        upsert=True)
     return doc["_id"]
+
+
+def _is_stale_retry(login, push_key, state, now, timeout):
+    """A late or retried push of a channel this device has already left.
+
+    The device moved on to another channel_session after this one, so the
+    push repeats the past; reopening the old channel would credit it with the
+    new channel's time. A channel_session reused after a long pause (a
+    counter reset by a reboot) is not stale: its session ended long ago.
+    """
+    left = store.sessions().find_one({"client_id": login.client_id, "push_key": push_key},
+                                     sort=[("start", -1)])
+    return (left is not None and left["start"] <= state["start"]
+            and now - left["end"] <= timeout)
 
 
 def _open(login, params, origin, now, push_key, segment):
@@ -145,11 +167,16 @@ def _open(login, params, origin, now, push_key, segment):
             sessions.insert_one(doc)
             return doc
         except DuplicateKeyError:
-            # The device reused a channel_session number (e.g. a counter reset
-            # by a reboot) or a concurrent push got here first: continue after
-            # the latest segment of that key.
             latest = sessions.find_one({"client_id": login.client_id, "push_key": push_key},
                                        sort=[("start", -1)])
+            if now - latest["end"] <= timedelta(seconds=setting("VIEWSTATS_PUSH_SESSION_TIMEOUT")):
+                # A concurrent push opened the same session first: this one
+                # is a heartbeat of it.
+                _extend({"session_id": latest["_id"], "client_id": login.client_id,
+                         "start": latest["start"]}, now)
+                return latest
+            # The device reused a channel_session number (a counter reset by a
+            # reboot): continue after the latest segment of that key.
             segment = latest["segment"] + 1
     raise PushError(BAD_PARAMETER, "channel_session collides with a concurrent push; retry")
 

@@ -27,5 +27,8 @@ def parse_instant(value):
             raise ValueError(f"{value!r} is not an ISO 8601 timestamp") from None
         if parsed.tzinfo is None:
             raise ValueError(f"{value!r} has no UTC offset")
-        return parsed.astimezone(timezone.utc)
+        try:
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError(f"{value!r} is out of range") from None
     raise ValueError(f"expected a timestamp, got {type(value).__name__}")

@@ -66,6 +66,11 @@ def parse_ids(option, value):
     return ids
 
 
+# Ten years of days, ten thousand items: far beyond any real use, and
+# below what date arithmetic and the database can represent.
+MAXIMUM = {"days_number": 3660, "selection_size": 10_000}
+
+
 def parse_positive(option, value):
     try:
         number = int(str(value).strip())
@@ -73,6 +78,8 @@ def parse_positive(option, value):
         raise OptionError(option, value, "expected a whole number") from None
     if number <= 0:
         raise OptionError(option, value, "must be greater than 0")
+    if number > MAXIMUM.get(option, 2 ** 63 - 1):
+        raise OptionError(option, value, f"must be at most {MAXIMUM.get(option, 2 ** 63 - 1)}")
     return number
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .. import store
+from ..conf import setting
 
 SESSION_INDEX = "client_end"
 
@@ -35,8 +36,8 @@ def session_match(client_id, window, filters, channel_ids=None):
         match["tariff_ids"] = {"$in": list(filters["tariffs"])}
     if filters.get("active_account_ids") is not None:
         match["account_id"] = {"$in": list(filters["active_account_ids"])}
-    if channel_ids is not None:
-        match["channel_id"] = {"$in": list(channel_ids)}
+    # Media-server sessions of a stream that maps to no channel have none.
+    match["channel_id"] = {"$in": list(channel_ids)} if channel_ids is not None else {"$ne": None}
     return match
 
 
@@ -234,7 +235,9 @@ def programme_metrics(client_id, window, filters, channel_ids, programmes_for):
     reaching back by the largest timeshift offset seen).
     """
     match = session_match(client_id, window, filters, channel_ids=channel_ids)
-    back = timedelta(hours=max_timeshift_hours(match))
+    # Ingestion caps timeshift; the clamp keeps an older, larger value from
+    # stretching the schedule grid.
+    back = timedelta(hours=min(max_timeshift_hours(match), setting("VIEWSTATS_MAX_TIMESHIFT_HOURS")))
     totals = {}
 
     def add(rows, field):
