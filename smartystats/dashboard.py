@@ -11,8 +11,9 @@ The online widget shows accounts (what logs in and watches); customers are
 given alongside.
 """
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from . import host
@@ -35,8 +36,33 @@ WIDGETS = {
 }
 
 
+# The days a range may name: its comparison period before it and the bucket
+# ends after it stay within the years a datetime holds.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 class BadRequest(ValueError):
     """A parameter the caller got wrong; the message names it."""
+
+
+def max_range_days():
+    """The longest range served: the series are dense, one value per bucket."""
+    return getattr(settings, "SMARTYSTATS_MAX_RANGE_DAYS", 3660)
+
+
+def check_day(day, name):
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadRequest(f"{name}: {day} is out of range ({FIRST_DAY}..{LAST_DAY})")
+    return day
+
+
+def check_range(first_day, last_day):
+    check_day(first_day, "from")
+    check_day(last_day, "to")
+    if last_day < first_day:
+        raise BadRequest(f"to: {last_day} is before from {first_day}")
+    if (last_day - first_day).days + 1 > max_range_days():
+        raise BadRequest(f"from: the range covers more than {max_range_days()} days")
 
 
 def filled_to(client_id, frequency):
@@ -66,8 +92,7 @@ def build(client_id, first_day, last_day, frequency=DAY):
     """Series and widgets of the days [first_day, last_day] (dates, UTC)."""
     if frequency not in (DAY, HOUR):
         raise BadRequest(f"frequency: {frequency!r} is not one of day, hour")
-    if last_day < first_day:
-        raise BadRequest(f"to: {last_day} is before from {first_day}")
+    check_range(first_day, last_day)
     step = INCREMENT[frequency]
     start, end = day_start(first_day), day_start(last_day) + INCREMENT[DAY]
     capped_to = filled_to(client_id, frequency)

@@ -16,6 +16,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -57,9 +58,10 @@ def _int(value, name):
 
 def _date(value, name):
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise dashboard.BadRequest(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+    return dashboard.check_day(day, name)
 
 
 def parse_request(request):
@@ -71,14 +73,15 @@ def parse_request(request):
     days = _int(request.GET.get("days"), "days")
     if days is not None and days < 1:
         raise dashboard.BadRequest(f"days: {days} is not a positive number of days")
+    if days is not None and days > dashboard.max_range_days():
+        raise dashboard.BadRequest(f"days: at most {dashboard.max_range_days()}, got {days}")
     if request.GET.get("from"):
         first_day = _date(request.GET["from"], "from")
     elif days:
         first_day = last_day - timedelta(days=days - 1)
     else:
         first_day = last_day - (last_default - first_default)
-    if last_day < first_day:
-        raise dashboard.BadRequest(f"to: {last_day} is before from {first_day}")
+    dashboard.check_range(first_day, last_day)
     if frequency == HOUR and (last_day - first_day).days + 1 > setting("SMARTYSTATS_MAX_HOURLY_RANGE_DAYS"):
         raise dashboard.BadRequest(
             f"frequency: hour covers at most {setting('SMARTYSTATS_MAX_HOURLY_RANGE_DAYS')} days; "
@@ -152,7 +155,11 @@ def save_index_widgets(request):
     client_for(request.user)
     chosen = [w for w in request.POST.getlist("widgets") if w in dashboard.WIDGETS]
     IndexWidgets.objects.update_or_create(user=request.user, defaults={"widgets": chosen})
-    return redirect(request.POST.get("next") or reverse("admin:index"))
+    target = request.POST.get("next")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = reverse("admin:index")  # never redirect off-site (an open redirect)
+    return redirect(target)
 
 
 def index_widgets_context(request):

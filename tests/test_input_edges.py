@@ -30,6 +30,8 @@ def iso(t):
     ("timeshift_offset", 1_000_000_000, "timeshift_offset: must be <= 168"),
     ("archive_offset", 10 ** 25, "archive_offset: must be <="),
     ("client_id", 10 ** 30, "client_id: must be <="),
+    ("id", "\ud800x", "id: must be printable"),
+    ("id", "a\x00b", "id: must be printable"),
 ])
 def test_bad_field_rejects_its_item_and_keeps_the_rest(client, operator, field, value, needle):
     key = operator.login(operator.accounts[0])

@@ -95,12 +95,17 @@ def _bad(message):
     return JsonResponse({"error": 1, "error_message": message}, status=400)
 
 
-def _int_param(request, name, default=None, minimum=0):
+def _int_param(request, name, default=None, minimum=0, maximum=2 ** 63 - 1):
     raw = request.GET.get(name, "")
     if raw == "":
         return default
-    if not raw.lstrip("-").isdigit() or int(raw) < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
+    # Not isdigit(): it takes "²", which int() refuses. The length is checked
+    # before int(), which refuses numbers past 4300 digits, and past 64 bits
+    # a number overflows the database (an OFFSET or id lookup raising).
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdecimal() and len(digits) <= 19
+            and minimum <= int(raw) <= maximum):
+        raise ValueError(f"{name} must be a whole number from {minimum} to {maximum}, got {raw!r}")
     return int(raw)
 
 

@@ -50,6 +50,8 @@ def client_scope(user, requested=None):
     own = host.staff_client_id(user) if user.is_staff else None
     if own is None:
         raise PermissionDenied("this user is not staff of any client")
+    if requested == ALL:
+        raise PermissionDenied("only superusers may ask for all clients")
     if requested is not None and _client_id(requested) != own:
         raise PermissionDenied("you may read only your own client's statistics")
     return [own]

@@ -81,6 +81,11 @@ def _item_id(item, reasons):
     if len(value) > 128:
         reasons.append("id: longer than 128 characters")
         return None
+    if not value.isprintable() or any("\ud800" <= ch <= "\udfff" for ch in value):
+        # BSON cannot store a lone surrogate, and a control character in an
+        # id is a client bug, not an id.
+        reasons.append("id: must be printable Unicode text")
+        return None
     return value
 
 

@@ -248,9 +248,9 @@ def channel_for_stream(client_id, stream):
     hit = rows.filter(name__iexact=stream).values_list("id", flat=True).first()
     if hit is not None:
         return hit
-    number = stream[2:] if stream.lower().startswith("ch") else stream
-    if number.isdigit():
-        return rows.filter(number=int(number)).values_list("id", flat=True).first()
+    number = _number(stream[2:] if stream.lower().startswith("ch") else stream)
+    if number is not None:
+        return rows.filter(number=number).values_list("id", flat=True).first()
     return None
 
 
@@ -279,8 +279,20 @@ def viewer_for_token(client_id, token, user_id):
     if user_id:
         accounts = host.Account.objects.filter(client_id=client_id)
         account = accounts.filter(abonement=user_id).first()
-        if account is None and user_id.isdigit():
-            account = accounts.filter(id=int(user_id)).first()
+        number = _number(user_id)
+        if account is None and number is not None:
+            account = accounts.filter(id=number).first()
         if account is not None:
             return _viewer(account)
+    return None
+
+
+def _number(text):
+    """`text` as an int when it is 1 to 18 ASCII digits, else None.
+
+    str.isdigit() also takes "²", which int() refuses, and a longer number
+    would not fit the database's 64-bit integers.
+    """
+    if 0 < len(text) <= 18 and text.isascii() and text.isdecimal():
+        return int(text)
     return None

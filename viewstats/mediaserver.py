@@ -23,12 +23,18 @@ How a session is derived from its events:
     account   `token` as a device authkey, else `user_id` as an abonement
     kind      "archive" for manifest types archive/timeshiftAbs/
               timeshiftRel/rewind (or `dvr` true without a manifest type)
+
+Sessions named by duplicate events are rebuilt too. Events are stored
+before their session is rebuilt, so a rebuild that failed (listed in the
+answer's `sessions_failed`, with a 200: the events themselves are safe) is
+repaired when the server resends them or the session gets a new event.
 """
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError, WriteError
 
 from . import host, store
 from .conf import setting
@@ -42,6 +48,9 @@ ARCHIVE_MANIFESTS = {"archive", "timeshiftabs", "timeshiftrel", "rewind"}
 BUCKET_SECONDS = 300
 TEXT_FIELDS = ("media", "ip", "user_agent", "token", "user_id", "proto", "manifest_type",
                "server", "country", "referer")
+INT64 = 2 ** 63  # BSON integers are signed 64-bit: a bigger one fails the whole insert
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,15 +59,33 @@ class EventsResult:
     duplicates: list = field(default_factory=list)
     rejected: list = field(default_factory=list)
     sessions: int = 0
+    sessions_failed: list = field(default_factory=list)
 
     def as_dict(self):
         return {"accepted": self.accepted, "duplicates": self.duplicates,
-                "rejected": self.rejected, "sessions_updated": self.sessions}
+                "rejected": self.rejected, "sessions_updated": self.sessions,
+                "sessions_failed": self.sessions_failed}
+
+
+def _int64(value):
+    return -INT64 <= value < INT64
+
+
+def _utf8(text):
+    # A lone surrogate ("\ud800" in the JSON) cannot be stored as BSON.
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _instant(event, name, reasons):
     value = event.get(name)
     if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and not _int64(value):
+        reasons.append(f"{name}: out of range")
         return None
     try:
         return parse_instant(value)
@@ -76,6 +103,12 @@ def validate_event(event, now):
     if isinstance(event_id, bool) or not isinstance(event_id, (int, str)) or event_id == "":
         reasons.append("event_id: required, an integer or string")
         event_id = None
+    elif isinstance(event_id, int) and not _int64(event_id):
+        reasons.append("event_id: out of range (a 64-bit integer)")
+        event_id = None
+    elif isinstance(event_id, str) and not _utf8(event_id):
+        reasons.append("event_id: not valid Unicode text")
+        event_id = None
     else:
         event_id = str(event_id)[:128]
     name = event.get("event")
@@ -86,6 +119,8 @@ def validate_event(event, now):
         reasons.append("id: required (the play session id)")
     elif len(str(session_id)) > 128:
         reasons.append("id: longer than 128 characters")
+    elif isinstance(session_id, str) and not _utf8(session_id):
+        reasons.append("id: not valid Unicode text")
     if not isinstance(event.get("media"), str) or not event["media"]:
         reasons.append("media: required (the stream name)")
     times = {n: _instant(event, n, reasons)
@@ -106,6 +141,10 @@ def validate_event(event, now):
     size = event.get("bytes")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         reasons.append("bytes: expected a non-negative integer")
+    elif size is not None and not _int64(size):
+        reasons.append("bytes: out of range (a 64-bit integer)")
+    reasons += [f"{n}: not valid Unicode text" for n in TEXT_FIELDS
+                if isinstance(event.get(n), str) and not _utf8(event[n])]
     if reasons:
         return event_id, None, reasons
     fields = {n: str(event[n])[:512] for n in TEXT_FIELDS if event.get(n) not in (None, "")}
@@ -119,7 +158,9 @@ def ingest_events(server, events, now=None):
     """Store a batch of events from `server` (a MediaServer); rebuild their sessions.
 
     Raises store.StoreUnavailable, before acknowledging anything, when the
-    store fails: the server keeps the batch and resends it.
+    store fails: the server keeps the batch and resends it. A session whose
+    rebuild fails otherwise is logged and listed in `sessions_failed`; the
+    other sessions of the batch are rebuilt all the same.
     """
     now = now or utcnow()
     result = EventsResult()
@@ -137,15 +178,31 @@ def ingest_events(server, events, now=None):
     inserted, duplicates = store.insert_unordered(store.MEDIA_EVENTS, docs)
     result.accepted = len(inserted)
     result.duplicates = [ids[i] for i in duplicates]
-    touched = sorted({docs[i]["session_id"] for i in inserted})
-    try:
-        for key in touched:
+    # Duplicates name their session too: the rebuild is idempotent, and a
+    # resend is what repairs a session whose rebuild failed after its events
+    # were stored.
+    touched = sorted({docs[i]["session_id"] for i in inserted + duplicates})
+    for key in touched:
+        try:
             doc = rebuild_session(server.client_id, server.pk, key, now)
-            daily.mark_dirty(server.client_id, doc["start"], doc["end"])
-    except PyMongoError as exc:
-        raise store.StoreUnavailable(str(exc)) from exc
-    result.sessions = len(touched)
+            if doc is not None:
+                daily.mark_dirty(server.client_id, doc["start"], doc["end"])
+        except PyMongoError as exc:
+            if not isinstance(exc, WriteError):
+                raise store.StoreUnavailable(str(exc)) from exc
+            _rebuild_failed(result, key, exc)  # the server refused this one document
+        except Exception as exc:
+            _rebuild_failed(result, key, exc)
+        else:
+            if doc is not None:
+                result.sessions += 1
     return result
+
+
+def _rebuild_failed(result, key, exc):
+    log.exception("media-server session %s could not be rebuilt", key)
+    result.sessions_failed.append({"id": key.split(":", 3)[3],
+                                   "error": f"{type(exc).__name__}: {exc}"[:300]})
 
 
 def traffic_buckets(start, points):
@@ -174,9 +231,14 @@ def traffic_buckets(start, points):
 
 
 def rebuild_session(client_id, server_id, key, now):
-    """Recompute one session document from all its stored events and replace it."""
+    """Recompute one session document from all its stored events and replace it.
+
+    Returns the document, or None when no event of `key` is stored.
+    """
     events = list(store.collection(store.MEDIA_EVENTS)
                   .find({"client_id": client_id, "session_id": key}).sort("at", 1))
+    if not events:  # a resent event_id that was first stored under another session
+        return None
     latest = {}
     for e in events:
         latest.update({n: e[n] for n in TEXT_FIELDS if e.get(n)})
@@ -213,8 +275,9 @@ def rebuild_session(client_id, server_id, key, now):
     try:
         # Two requests may rebuild the same session at once; the one that saw
         # more events wins, so a slower, staler rebuild cannot overwrite it.
-        store.sessions().replace_one({"_id": key, "n_events": {"$lte": len(events)}}, doc,
-                                     upsert=True)
+        store.sessions().replace_one(
+            {"client_id": client_id, "_id": key, "n_events": {"$lte": len(events)}}, doc,
+            upsert=True)
     except DuplicateKeyError:
         pass
     return doc

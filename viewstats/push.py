@@ -115,7 +115,7 @@ def _apply(login, params, origin, now):
         if fresh:
             if now > state["end"]:
                 _extend(state, now)
-                states.update_one({"_id": state_id, "end": {"$lt": now}},
+                states.update_one({"client_id": login.client_id, "_id": state_id, "end": {"$lt": now}},
                                   {"$set": {"end": now, "seen_at": datetime.now(timezone.utc)}})
             return state["session_id"]
         segment = state["segment"] + 1
@@ -184,7 +184,7 @@ def _open(login, params, origin, now, push_key, segment):
 def _extend(state, now):
     # `end < now` makes a retried or reordered push a no-op.
     store.sessions().update_one(
-        {"_id": state["session_id"], "client_id": state["client_id"], "end": {"$lt": now}},
+        {"client_id": state["client_id"], "_id": state["session_id"], "end": {"$lt": now}},
         {"$set": {"end": now, "duration": int((now - state["start"]).total_seconds()),
                   "updated_at": now}})
 

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import threading
+import time
 from functools import lru_cache
 
 import maxminddb
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 CACHE_SIZE = 65536
+# A file that failed to open is tried again after this long, or at once when
+# it changes (a download finished, geoipupdate replaced it).
+RETRY_SECONDS = 60
 
 
 def _normalize(ip):
@@ -84,7 +88,14 @@ def configured_path():
 
 
 _lock = threading.Lock()
-_state = {"path": None, "geoip": None, "failed": False}
+_state = {"path": None, "geoip": None, "failed_at": None, "failed_mtime": None}
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _geoip():
@@ -96,13 +107,23 @@ def _geoip():
         if _state["path"] != path:
             _close_locked()
             _state["path"] = path
-        if _state["geoip"] is None and not _state["failed"]:
+        failed_at = _state["failed_at"]
+        if _state["geoip"] is None and (
+                failed_at is None or time.monotonic() - failed_at >= RETRY_SECONDS
+                or _mtime(path) != _state["failed_mtime"]):
             try:
                 _state["geoip"] = GeoIP(path)
             except Exception as exc:
-                _state["failed"] = True
-                log.warning("GeoIP database %s cannot be opened (%s); countries will be %r",
-                            path, exc, UNKNOWN)
+                if failed_at is None:  # warn once, not at every retry
+                    log.warning("GeoIP database %s cannot be opened (%s); countries will be %r",
+                                path, exc, UNKNOWN)
+                _state.update(failed_at=time.monotonic(), failed_mtime=_mtime(path))
+            else:
+                if failed_at is not None:
+                    # Every address asked meanwhile was answered UNKNOWN.
+                    _lookup.cache_clear()
+                    log.info("GeoIP database %s opened", path)
+                _state.update(failed_at=None, failed_mtime=None)
         return _state["geoip"]
 
 
@@ -112,7 +133,7 @@ def _close_locked():
             _state["geoip"].close()
         except Exception:
             pass
-    _state.update(path=None, geoip=None, failed=False)
+    _state.update(path=None, geoip=None, failed_at=None, failed_mtime=None)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -131,6 +152,10 @@ def country_for_ip(ip: str | None) -> str:
     """Country code of `ip` from the configured database, or UNKNOWN; never raises."""
     if not ip:
         return UNKNOWN
+    if _state["failed_at"] is not None:
+        # No database: an answer now is no answer to keep, and this call may
+        # be the one that retries opening it.
+        return _lookup.__wrapped__(str(ip).strip())
     return _lookup(str(ip).strip())
 
 

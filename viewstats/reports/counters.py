@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from ..conf import setting
 from .breakdowns import VIEWER, aggregate
-from .filters import local_midnight, zone_for
+from .filters import FIRST_DAY, LAST_DAY, local_midnight, zone_for
 
 METRICS = ("sessions", "viewers", "watch_time", "traffic")
 
@@ -45,7 +45,7 @@ def segments(zone, year, month=None, day=None, hour=None):
             raise PeriodError(f"hour {hour} is not in that day")
         h0 = d0 + timedelta(hours=hour)
         return [(m, h0 + timedelta(minutes=m)) for m in range(60)], h0 + timedelta(hours=1)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         if isinstance(exc, PeriodError):
             raise
         raise PeriodError(f"no such period: {exc}") from None
@@ -54,8 +54,8 @@ def segments(zone, year, month=None, day=None, hour=None):
 def counters(client_ids, metric, year, month=None, day=None, hour=None, source=None):
     if metric not in METRICS:
         raise PeriodError(f"metric: expected one of {', '.join(METRICS)}")
-    if not 1970 <= year <= 9999:
-        raise PeriodError("year out of range")
+    if not FIRST_DAY.year <= year <= LAST_DAY.year:
+        raise PeriodError(f"year: expected {FIRST_DAY.year} to {LAST_DAY.year}, got {year}")
     zone = zone_for(client_ids)
     starts, end = segments(zone, year, month, day, hour)
     bounds = [s for _, s in starts] + [end]
@@ -73,16 +73,27 @@ def counters(client_ids, metric, year, month=None, day=None, hour=None, source=N
         match = {"client_id": client, "start": {"$gte": bounds[0], "$lt": end}}
         if source:
             match["source"] = source
-        output = {"sessions": {"$sum": 1}, "watch_time": {"$sum": "$duration"},
-                  "viewers": {"$addToSet": VIEWER}}[metric]
-        stages = [{"$match": match},
-                  {"$bucket": {"groupBy": "$start", "boundaries": bounds, "output": {"value": output}}}]
+        if metric == "viewers":
+            # Counted in the database, one group per (segment, viewer): a set
+            # of the viewers per segment ($addToSet) passes the 16 MB document
+            # limit on a big operator's month. The segment is the last
+            # boundary not after `start`, as $bucket puts it.
+            segment = {"$switch": {"branches": [{"case": {"$gte": ["$start", b]}, "then": b}
+                                                for b in reversed(bounds[:-1])],
+                                   "default": None}}
+            stages = [{"$match": match},
+                      {"$group": {"_id": {"s": segment, "v": VIEWER}}},
+                      {"$group": {"_id": "$_id.s", "value": {"$sum": 1}}}]
+        else:
+            output = {"sessions": {"$sum": 1}, "watch_time": {"$sum": "$duration"}}[metric]
+            stages = [{"$match": match},
+                      {"$bucket": {"groupBy": "$start", "boundaries": bounds,
+                                   "output": {"value": output}}}]
     if metric == "traffic" and source == "device":
         stages = []  # devices report no traffic
     index = {b: i for i, b in enumerate(bounds)}
     for r in (aggregate(stages) if stages else []):
-        value = r["value"]
-        values[index[_utc(r["_id"])]] = len(value) if metric == "viewers" else value
+        values[index[_utc(r["_id"])]] = r["value"]
     return {"metric": metric, "year": year, "month": month, "day": day, "hour": hour,
             "data": {str(label): values[i] for i, (label, _) in enumerate(starts)}}
 

@@ -30,7 +30,7 @@ from .. import host, store
 from ..conf import setting
 from ..documents import utcnow
 from .breakdowns import aggregate
-from .filters import local_midnight
+from .filters import check_day, local_midnight
 
 BUCKET_SECONDS = 300
 ALL, DEVICES = "all", "devices"
@@ -46,9 +46,10 @@ def mark_dirty(client_id, start, end):
     day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
     dirty = store.collection(store.DAILY_DIRTY)
     while day <= last:
-        dirty.update_one({"_id": f"{client_id}:{day}"},
-                         {"$set": {"client_id": client_id, "day": day.isoformat()},
-                          "$inc": {"v": 1}}, upsert=True)
+        # client_id in every filter: it leads the shard key, and an upsert
+        # on a sharded collection must name the whole key.
+        dirty.update_one({"client_id": client_id, "_id": f"{client_id}:{day}"},
+                         {"$set": {"day": day.isoformat()}, "$inc": {"v": 1}}, upsert=True)
         day += timedelta(days=1)
 
 
@@ -101,11 +102,11 @@ def recompute_day(client_id, day):
     """Recompute one day and replace its stored rows."""
     dirty = store.collection(store.DAILY_DIRTY)
     key = f"{client_id}:{day}"
-    mark = dirty.find_one({"_id": key})
+    mark = dirty.find_one({"client_id": client_id, "_id": key})
     rows = compute_day(client_id, day)
     now = utcnow()
     daily = store.collection(store.DAILY_STATS)
-    daily.bulk_write([ReplaceOne({"_id": f"{client_id}:{server}:{day}"},
+    daily.bulk_write([ReplaceOne({"client_id": client_id, "_id": f"{client_id}:{server}:{day}"},
                                  {"client_id": client_id, "day": day.isoformat(), "server": server,
                                   "computed_at": now, **row}, upsert=True)
                       for server, row in rows.items()], ordered=False)
@@ -113,7 +114,7 @@ def recompute_day(client_id, day):
                        "server": {"$nin": list(rows)}})
     if mark is not None:
         # Only clear the mark we saw: data that arrived meanwhile marked it again.
-        dirty.delete_one({"_id": key, "v": mark["v"]})
+        dirty.delete_one({"client_id": client_id, "_id": key, "v": mark["v"]})
 
 
 def _stale_days(client_id, days):
@@ -157,6 +158,7 @@ def parse_day(value, name, default):
     if not value:
         return default
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{name}: expected YYYY-MM-DD, got {value!r}") from None
+    return check_day(day, name)

@@ -4,7 +4,7 @@
                         (UTC when several clients are read); default: the
                         last 7 days up to today
     from, to            ISO 8601 instants instead (to is exclusive)
-    channel, category, tariff, account, server   ids, comma-separated
+    channel, category, tariff, account, server   ids (64-bit), comma-separated
     device_type, country, source, kind, protocol  names, comma-separated
     ip, user_agent      exact values
 A session is in the range when it started in it.
@@ -19,6 +19,10 @@ from ..timeparse import parse_instant
 
 SOURCES = ("device", "media_server")
 MAX_RANGE_DAYS = 366
+# The days a report may name: the day after, the next month or year and a
+# local midnight in any time zone all stay within what datetime can hold.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+INT64 = 2 ** 63  # ids are BSON 64-bit integers; a bigger one fails the query
 
 
 class FilterError(ValueError):
@@ -27,9 +31,12 @@ class FilterError(ValueError):
 
 def _ints(value, name):
     try:
-        return [int(v) for v in value.split(",") if v.strip()]
+        ids = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise FilterError(f"{name}: expected ids separated by commas, got {value!r}") from None
+    if not all(-INT64 <= i < INT64 for i in ids):
+        raise FilterError(f"{name}: an id is out of range (64-bit integers), got {value!r}")
+    return ids
 
 
 def _names(value):
@@ -38,9 +45,23 @@ def _names(value):
 
 def _day(value, name):
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise FilterError(f"{name}: expected YYYY-MM-DD, got {value!r}") from None
+    return check_day(day, name)
+
+
+def check_day(day, name):
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise FilterError(f"{name}: {day} is out of range ({FIRST_DAY}..{LAST_DAY})")
+    return day
+
+
+def _instant(value, name):
+    try:
+        return parse_instant(value)
+    except (ValueError, OverflowError) as exc:  # OverflowError: shifting year 1 or 9999 to UTC
+        raise FilterError(f"{name}: {exc}") from None
 
 
 def zone_for(client_ids):
@@ -98,11 +119,8 @@ def parse_filters(params, client_ids):
     get = lambda name: (params.get(name) or "").strip()  # noqa: E731
     zone = zone_for(client_ids)
     if get("from") or get("to"):
-        try:
-            start = parse_instant(get("from")) if get("from") else None
-            end = parse_instant(get("to")) if get("to") else None
-        except ValueError as exc:
-            raise FilterError(f"from/to: {exc}") from None
+        start = _instant(get("from"), "from") if get("from") else None
+        end = _instant(get("to"), "to") if get("to") else None
         if start is None or end is None:
             raise FilterError("from and to go together")
     else:

@@ -7,6 +7,7 @@ while new sessions arrive.
 """
 import base64
 import json
+import math
 from datetime import datetime
 
 from .. import store
@@ -34,13 +35,34 @@ def encode_cursor(value, _id):
 
 
 def decode_cursor(cursor, field):
+    """(sort value, _id) of a cursor made by encode_cursor, or FilterError.
+
+    Both go into the query as they are, so anything but a plain value of the
+    field's type is refused: a crafted cursor must not inject an operator
+    such as {"$gte": 0}.
+    """
     try:
-        value, _id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(decoded, list) or len(decoded) != 2 or not isinstance(decoded[1], str):
+            raise TypeError
+        value, _id = decoded
         if field in ("start", "end"):
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise TypeError
+        elif not _number(value):
+            raise TypeError
         return value, _id
     except (ValueError, TypeError):
         raise FilterError("cursor: not a cursor this API returned") from None
+
+
+def _number(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -2 ** 63 <= value < 2 ** 63
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def query(filters, sort="-start", cursor=None):
@@ -74,8 +96,11 @@ def row(doc):
 
 
 def page(filters, sort="-start", cursor=None, limit=None):
-    limit = min(int(limit or setting("VIEWSTATS_PAGE_SIZE")),
-                setting("VIEWSTATS_PAGE_SIZE_MAX"))
+    try:
+        limit = min(int(limit or setting("VIEWSTATS_PAGE_SIZE")),
+                    setting("VIEWSTATS_PAGE_SIZE_MAX"))
+    except ValueError:
+        raise FilterError(f"limit: expected a whole number, got {limit!r}") from None
     if limit < 1:
         raise FilterError("limit: must be at least 1")
     rows = list(iterate(filters, sort, cursor, limit + 1))

@@ -2,10 +2,15 @@
 
 The server authenticates with 'Authorization: Bearer <token>' of its
 MediaServer row, which decides the client. The answer is 2xx only once the
-accepted events are stored; a 503 makes the server keep and resend them.
+accepted events are stored; a 503 makes the server keep and resend them. A
+session whose rebuild failed is listed in `sessions_failed` of the 200: its
+events are stored, and a resend (or its next event) rebuilds it. A body over
+the limit is a 413, in JSON like every answer here.
 """
 import json
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -29,10 +34,25 @@ def events(request):
     if server is None:
         return _error(401, "authentication required: 'Authorization: Bearer <media server token>'")
     max_bytes = setting("VIEWSTATS_BATCH_MAX_BYTES") * 10
-    if len(request.body) > max_bytes:
-        return _error(413, f"body larger than {max_bytes} bytes: lower the sink's max_size")
+    if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is not None:
+        # Django refuses a bigger body itself, with an HTML 400 the sink would
+        # keep resending.
+        max_bytes = min(max_bytes, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    too_big = f"body larger than {max_bytes} bytes: lower the sink's max_size"
     try:
-        body = json.loads(request.body)
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > max_bytes:  # refused before the body is read
+        return _error(413, too_big)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return _error(413, too_big)
+    if len(raw) > max_bytes:
+        return _error(413, too_big)
+    try:
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return _error(400, f"malformed JSON: {exc}")
     if isinstance(body, dict):

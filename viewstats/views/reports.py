@@ -63,13 +63,28 @@ class _Echo:
         return value
 
 
+# A spreadsheet runs a cell starting with one of these as a formula, and
+# user_agent, media and the like come from devices (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(v):
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, default=_json_default)
+    if isinstance(v, (datetime, date)):
+        return _json_default(v)
+    if v is None:
+        return ""
+    if isinstance(v, str) and v.startswith(FORMULA_START):
+        return "'" + v
+    return v
+
+
 def _csv_lines(header, rows):
     writer = csv.writer(_Echo())
     yield writer.writerow(header)
     for row in rows:
-        yield writer.writerow([json.dumps(v, default=_json_default) if isinstance(v, (dict, list))
-                               else _json_default(v) if isinstance(v, (datetime, date))
-                               else "" if v is None else v for v in row])
+        yield writer.writerow([_csv_cell(v) for v in row])
 
 
 @require_GET
