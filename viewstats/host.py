@@ -152,28 +152,33 @@ def programmes_by_id(programme_ids, channel_ids):
     return {row["id"]: row for row in rows}
 
 
+def _save_generated(model, lookup, name, parameters, computed_at, new_items):
+    """Create or update the generated row `lookup` finds and replace its items.
+
+    The row keeps its id across re-runs, so apps holding its id keep getting
+    the fresh content. `new_items(row)` returns the unsaved item objects.
+    """
+    with transaction.atomic():
+        row, created = model.objects.select_for_update().get_or_create(**lookup, defaults={"name": name})
+        row.name, row.parameters, row.computed_at = name, parameters, computed_at
+        row.save(update_fields=["name", "parameters", "computed_at"])
+        row.items.all().delete()
+        row.items.model.objects.bulk_create(new_items(row))
+    return row.id, created
+
+
 def save_generated_sorting(client_id, generator_key, name, parameters, computed_at, items):
     """Create or update the client's generated sorting for `generator_key`.
 
     `items` is [(channel_id, metrics)] in order. Returns (sorting id, created).
-    The row keeps its id across re-runs, so apps holding a channel_sort_id
-    keep getting the fresh order.
     """
-    with transaction.atomic():
-        sorting, created = (host.ChannelSorting.objects.select_for_update()
-                            .get_or_create(client_id=client_id, kind=host.ChannelSorting.Kind.GENERATED,
-                                           generator_key=generator_key,
-                                           defaults={"name": name}))
-        sorting.name = name
-        sorting.parameters = parameters
-        sorting.computed_at = computed_at
-        sorting.save(update_fields=["name", "parameters", "computed_at"])
-        sorting.items.all().delete()
-        host.ChannelSortingItem.objects.bulk_create(
-            host.ChannelSortingItem(sorting=sorting, channel_id=channel_id, position=position,
-                                    metrics=metrics)
-            for position, (channel_id, metrics) in enumerate(items, start=1))
-    return sorting.id, created
+    return _save_generated(
+        host.ChannelSorting,
+        dict(client_id=client_id, kind=host.ChannelSorting.Kind.GENERATED, generator_key=generator_key),
+        name, parameters, computed_at,
+        lambda sorting: [host.ChannelSortingItem(sorting=sorting, channel_id=channel_id, position=position,
+                                                 metrics=metrics)
+                         for position, (channel_id, metrics) in enumerate(items, start=1)])
 
 
 def save_generated_selection(client_id, generator_key, name, content_type, parameters,
@@ -185,21 +190,14 @@ def save_generated_selection(client_id, generator_key, name, content_type, param
     kind = {"channel": host.Selection.ContentType.CHANNEL,
             "epg": host.Selection.ContentType.EPG_PROGRAMME}[content_type]
     field = "channel_id" if content_type == "channel" else "programme_id"
-    with transaction.atomic():
-        selection, created = (host.Selection.objects.select_for_update()
-                              .get_or_create(client_id=client_id, type=host.Selection.Type.GENERATED,
-                                             content_type=kind, generator_key=generator_key,
-                                             defaults={"name": name}))
-        selection.name = name
-        selection.parameters = parameters
-        selection.computed_at = computed_at
-        selection.save(update_fields=["name", "parameters", "computed_at"])
-        selection.items.all().delete()
-        host.SelectionItem.objects.bulk_create(
-            host.SelectionItem(selection=selection, position=position, metrics=metrics,
-                               **{field: object_id})
-            for position, (object_id, metrics) in enumerate(items, start=1))
-    return selection.id, created
+    return _save_generated(
+        host.Selection,
+        dict(client_id=client_id, type=host.Selection.Type.GENERATED, content_type=kind,
+             generator_key=generator_key),
+        name, parameters, computed_at,
+        lambda selection: [host.SelectionItem(selection=selection, position=position, metrics=metrics,
+                                              **{field: object_id})
+                           for position, (object_id, metrics) in enumerate(items, start=1)])
 
 
 # --- reports and media servers ---
