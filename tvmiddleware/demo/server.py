@@ -7,6 +7,7 @@ from urllib.error import HTTPError
 from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.wsgi import get_wsgi_application
 
 
@@ -23,7 +24,8 @@ class LocalServer:
     """The project's WSGI application on 127.0.0.1, in a background thread."""
 
     def __init__(self, port=0):
-        self.httpd = make_server("127.0.0.1", port, get_wsgi_application(),
+        # Static files too, so the admin and the dynamics charts work on --serve.
+        self.httpd = make_server("127.0.0.1", port, StaticFilesHandler(get_wsgi_application()),
                                  server_class=_ThreadingServer, handler_class=_QuietHandler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
