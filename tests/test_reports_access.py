@@ -97,3 +97,13 @@ def test_superuser_reads_all_or_one(admin_client, two_tenants):
                            {**params(), "limit": 1000, "client": b.client.id}).json()
     assert ids_in(one) == {b.client.id}
     assert admin_client.get("/admin/viewstats/viewingreport/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_report_page_offers_only_own_channels_and_tariffs(client, two_tenants):
+    a, b = two_tenants
+    client.force_login(staff(a, "carol"))
+    page = client.get("/viewstats/reports/channel/", params()).content.decode()
+    assert '<select name="channel">' in page and '<input type="date" name="date_from"' in page
+    assert a.channels[0].name in page and a.tariffs[1].name in page
+    assert b.channels[0].name not in page and b.tariffs[1].name not in page

@@ -231,6 +231,16 @@ def channel_ids_in_categories(client_ids, category_ids):
                       .values_list("id", flat=True)))
 
 
+def category_names(client_ids):
+    return dict(host.ChannelCategory.objects.filter(client_id__in=client_ids).order_by("sort", "id")
+                .values_list("id", "name"))
+
+
+def client_device_types(client_ids):
+    return sorted(set(host.ClientPlayDevice.objects.filter(client_id__in=client_ids)
+                      .values_list("play_device__system_name", flat=True)))
+
+
 def tariff_names(client_ids):
     return dict(host.Tariff.objects.filter(client_id__in=client_ids).values_list("id", "name"))
 

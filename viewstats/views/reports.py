@@ -13,13 +13,43 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import access
+from .. import access, host
 from ..reports.filters import FilterError
 from ..reports.run import REPORTS, TITLES, run, table
 
 
 FILTER_FIELDS = ("client", "date_from", "date_to", "channel", "category", "device_type", "tariff",
                  "country", "source", "ip", "user_agent", "account", "server", "unique", "sort")
+SORT_CHOICES = [("-start", "newest first"), ("start", "oldest first"), ("-duration", "longest first"),
+                ("duration", "shortest first"), ("-end", "ended last"), ("end", "ended first")]
+
+
+def _filter_widgets(request, client_ids):
+    """The page's filter form: dates, and the client's own choices as lists.
+
+    Only the scoped clients' channels, categories and tariffs are offered, so
+    a staff user's form never shows another operator's names.
+    """
+    def choices(pairs):
+        return [("", "all")] + [(str(k), str(v)) for k, v in pairs]
+
+    one_client = len(client_ids) == 1
+    lists = {
+        "channel": choices(sorted(host.channel_names(client_ids).items(), key=lambda kv: kv[1])),
+        "category": choices(host.category_names(client_ids).items()),
+        "tariff": choices(host.tariff_names(client_ids).items()),
+        "device_type": choices((d, d) for d in host.client_device_types(client_ids)),
+        "source": choices((("device", "devices"), ("media_server", "media servers"))),
+        "unique": [("", "raw sessions"), ("1", "unique sessions")],
+        "sort": [("", "default")] + SORT_CHOICES,
+    } if one_client else {}
+    widgets = []
+    for name in FILTER_FIELDS:
+        value = request.GET.get(name, "")
+        kind = "date" if name in ("date_from", "date_to") else ("select" if name in lists else "text")
+        widgets.append({"name": name, "label": name.replace("_", " "), "value": value, "kind": kind,
+                        "options": lists.get(name, [])})
+    return widgets
 
 
 def _json_default(value):
@@ -130,4 +160,4 @@ def report_page(request, name):
         "columns": columns, "rows": [[r.get(c) for c in columns] for r in rows],
         "totals": (data or {}).get("totals"),
         "query": request.GET.urlencode(), "reports": [(n, TITLES[n]) for n in REPORTS],
-        "filters": [(f, request.GET.get(f, "")) for f in FILTER_FIELDS]})
+        "filters": _filter_widgets(request, client_ids)})
