@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 
 from tests.mmdb_factory import build_country_db
+from tests.test_mediaserver import URL, ms, post
 from tests.test_reports_data import base_time, make_sessions, viewer
 from tvmiddleware import models as m
 from tvmiddleware.models import StaffMembership
@@ -23,17 +24,7 @@ from viewstats.enrich import geo
 from viewstats.models import MediaServer
 from viewstats.reports import counters, daily
 
-URL = "/viewstats/api/mediaserver/events"
 REPORTS = "/viewstats/api/reports/"
-
-
-def post(client, server, events):
-    return client.post(URL, data=json.dumps(events), content_type="application/json",
-                       HTTP_AUTHORIZATION=f"Bearer {server.token}")
-
-
-def ms(t):
-    return int(t.timestamp() * 1000)
 
 
 @pytest.fixture
