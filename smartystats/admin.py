@@ -2,6 +2,8 @@
 (the django-rq way), plus read-only views of the caches for troubleshooting."""
 from django.contrib import admin
 
+from viewstats.admin_base import ViewOnlyAdmin
+
 from . import host, views
 from .models import DailyPayments, DailyStats, Dynamics, FillState
 
@@ -12,38 +14,23 @@ def _may_see(request):
 
 
 @admin.register(Dynamics)
-class DynamicsAdmin(admin.ModelAdmin):
-    def has_module_permission(self, request):
+class DynamicsAdmin(ViewOnlyAdmin):
+    def may_view(self, request):
         return _may_see(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _may_see(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         return views.dynamics_page(request, self.admin_site)
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_module_permission(self, request):
+class ReadOnly(ViewOnlyAdmin):
+    """The caches, for superusers troubleshooting; deleting a row (e.g. a fill
+    state) is how one forces a refill."""
+
+    def may_view(self, request):
         return request.user.is_superuser
 
-    def has_view_permission(self, request, obj=None):
+    def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(FillState)

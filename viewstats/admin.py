@@ -3,6 +3,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from . import host
+from .admin_base import ViewOnlyAdmin
 from .models import ApiToken, MediaServer, ViewingReport
 
 
@@ -60,23 +61,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(ViewingReport)
-class ViewingReportAdmin(admin.ModelAdmin):
+class ViewingReportAdmin(ViewOnlyAdmin):
     """An index entry under the app that leads to the report pages."""
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
-
-    def has_module_permission(self, request):
-        return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         return redirect("viewstats:report-index")

@@ -73,7 +73,8 @@ def _error(status, message, **extra):
 @require_POST
 def stat_batch(request):
     """POST /viewstats/api/stat/batch: a JSON array of finished viewing intervals."""
-    login = host.login_for_authkey(_authkey(request)) if _authkey(request) else None
+    authkey = _authkey(request)
+    login = host.login_for_authkey(authkey) if authkey else None
     if login is None:
         return _error(401, "authentication required: pass the device's authkey as "
                            "'Authorization: Bearer <authkey>' or ?authkey=")
