@@ -23,7 +23,7 @@ from django.core.management import call_command  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
 from smartystats import fill  # noqa: E402
-from smartystats.fixtures import generate  # noqa: E402
+from tvmiddleware.fixtures import generate  # noqa: E402
 from tvmiddleware.models import Client  # noqa: E402
 
 NOW = datetime(2024, 3, 10, 14, 37, tzinfo=timezone.utc)

@@ -103,3 +103,6 @@ LOGGING = {
         "smartystats": {"handlers": ["console"], "level": os.environ.get("VIEWSTATS_LOG_LEVEL", "WARNING")},
     },
 }
+
+# The middleware the suite reads through (viewstats.contract.Host).
+VIEWSTATS_HOST = "tvmiddleware.stats_host.ReferenceHost"

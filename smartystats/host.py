@@ -1,162 +1,143 @@
-"""Everything smartystats reads from the middleware (the host).
+"""What smartystats asks the middleware, through the host contract.
 
-The one module to change when porting to another middleware. Definitions the
-widgets rely on, all in UTC with half-open intervals [start, end):
-
-- An account is *active at t* when its activation_date (or, if it has none,
-  its created_at) is <= t and its deactivation_date is empty or > t.
-- A customer is *active at t* when at least one of its accounts is.
-- A *new* account / customer is one whose created_at falls in the interval.
-- A *deactivated* account is one whose deactivation_date falls in it; a
-  *deactivated* customer is one that lost its last account for good: every
-  one of its accounts has a deactivation_date and the latest falls in it.
-- Payments are processed transactions (billing_customertransaction) by
-  created_at.
-
-The snapshot (`current_state`) instead reads the accounts' current `active`
-flag and `status_reason`, as the middleware's own admin shows them.
+Counts of subscribers come from a Timeline (subscribers.py) built from the
+host's accounts and customers. Inside `reading()` (one command run for one
+client) a client's Timeline is built once and reused for every bucket;
+outside it, each call reads the host afresh.
 """
+import contextvars
 from collections import defaultdict
+from contextlib import contextmanager
 from decimal import Decimal
 
-from django.db.models import Count, Max, Q, Sum
+from viewstats.host import all_client_ids, client_name, clients, get_host  # noqa: F401 (re-exported)
 
-from tvmiddleware import models as host
+from .subscribers import Timeline, merge
 
 CENT = Decimal("0.01")
 
+_timelines = contextvars.ContextVar("smartystats_timelines", default=None)
 
-def all_client_ids():
-    return list(host.Client.objects.order_by("id").values_list("id", flat=True))
+
+@contextmanager
+def reading():
+    """Reuse each client's Timeline until the block ends (host data is read once)."""
+    token = _timelines.set({})
+    try:
+        yield
+    finally:
+        _timelines.reset(token)
+
+
+def timeline(client_id):
+    memo = _timelines.get()
+    if memo is not None and client_id in memo:
+        return memo[client_id]
+    host = get_host()
+    built = Timeline(host.accounts(client_id), host.customers(client_id))
+    if memo is not None:
+        memo[client_id] = built
+    return built
 
 
 def existing_client_ids(ids):
-    return set(host.Client.objects.filter(id__in=ids).values_list("id", flat=True))
-
-
-def clients():
-    """[(id, name)] of every client, for the superuser's client chooser."""
-    return list(host.Client.objects.order_by("id").values_list("id", "name"))
-
-
-def client_name(client_id):
-    return host.Client.objects.filter(id=client_id).values_list("name", flat=True).first()
+    return set(ids) & set(all_client_ids())
 
 
 def client_of_user(user):
     """The client a staff user works for, or None."""
-    return (host.StaffMembership.objects.filter(user_id=user.pk)
-            .values_list("client_id", flat=True).first())
-
-
-def _active_at(t, prefix=""):
-    p = prefix
-    started = Q(**{f"{p}activation_date__lte": t}) | Q(
-        **{f"{p}activation_date__isnull": True, f"{p}created_at__lte": t})
-    not_ended = Q(**{f"{p}deactivation_date__isnull": True}) | Q(**{f"{p}deactivation_date__gt": t})
-    return started & not_ended
+    return get_host().operator_of_user(user)
 
 
 def active_accounts(client_id, at):
-    return host.Account.objects.filter(_active_at(at), client_id=client_id).count()
+    return timeline(client_id).active_accounts(at)
 
 
 def active_customers(client_id, at):
-    return (host.Account.objects.filter(_active_at(at), client_id=client_id)
-            .values("customer_id").distinct().count())
+    return timeline(client_id).active_customers(at)
 
 
 def new_accounts(client_id, start, end):
-    return host.Account.objects.filter(client_id=client_id, created_at__gte=start,
-                                       created_at__lt=end).count()
+    return timeline(client_id).new_accounts(start, end)
 
 
 def new_customers(client_id, start, end):
-    return host.Customer.objects.filter(client_id=client_id, created_at__gte=start,
-                                        created_at__lt=end).count()
+    return timeline(client_id).new_customers(start, end)
 
 
 def deactivated_accounts(client_id, start, end):
-    return host.Account.objects.filter(client_id=client_id, deactivation_date__gte=start,
-                                       deactivation_date__lt=end).count()
-
-
-def _gone_customers(client_id):
-    return (host.Customer.objects.filter(client_id=client_id)
-            .annotate(accounts_n=Count("accounts"),
-                      open_n=Count("accounts", filter=Q(accounts__deactivation_date__isnull=True)),
-                      last_end=Max("accounts__deactivation_date"))
-            .filter(accounts_n__gt=0, open_n=0))
+    return timeline(client_id).deactivated_accounts(start, end)
 
 
 def deactivated_customers(client_id, start, end):
-    return _gone_customers(client_id).filter(last_end__gte=start, last_end__lt=end).count()
+    return timeline(client_id).deactivated_customers(start, end)
 
 
 def payments(client_id, start, end):
     """{currency: (sum Decimal, count, distinct paying customers)} of processed payments."""
-    rows = (host.Payment.objects
-            .filter(client_id=client_id, processed=True, created_at__gte=start, created_at__lt=end)
-            .order_by().values("currency")
-            .annotate(total=Sum("amount"), n=Count("id"), payers=Count("customer_id", distinct=True)))
-    # SQLite sums decimals as floats-with-noise; amounts carry two places.
-    return {r["currency"]: ((r["total"] or Decimal("0")).quantize(CENT), r["n"], r["payers"])
-            for r in rows}
+    sums, counts, payers = defaultdict(Decimal), defaultdict(int), defaultdict(set)
+    for p in get_host().payments(client_id, start, end):
+        sums[p.currency] += Decimal(p.amount)
+        counts[p.currency] += 1
+        payers[p.currency].add(p.customer_id)
+    return {cur: (sums[cur].quantize(CENT), counts[cur], len(payers[cur])) for cur in sums}
 
 
 def paying_customers(client_id, start, end):
     """Distinct customers with a processed payment in [start, end), any currency."""
-    return (host.Payment.objects
-            .filter(client_id=client_id, processed=True, created_at__gte=start, created_at__lt=end)
-            .values("customer_id").distinct().count())
+    return len({p.customer_id for p in get_host().payments(client_id, start, end)})
 
 
 def current_state(client_id, at, day_start, month_start):
-    """Counts for the snapshot: current flags, plus arrivals and departures
+    """Counts for the snapshot: current statuses, plus arrivals and departures
     since `day_start` and `month_start` up to and including `at`."""
-    accounts = host.Account.objects.filter(client_id=client_id)
-    customers = host.Customer.objects.filter(client_id=client_id)
-    by_reason = dict(accounts.filter(active=False).order_by().values_list("status_reason")
-                     .annotate(n=Count("id")))
-    cust_total = customers.count()
-    cust_active = accounts.filter(active=True).values("customer_id").distinct().count()
-    gone = _gone_customers(client_id)
-
-    def since(qs, field, start):
-        return qs.filter(**{f"{field}__gte": start, f"{field}__lte": at}).count()
-
+    host = get_host()
+    customers_created = [c.created_at for c in host.customers(client_id)]
+    accounts = {"total": 0, "active": 0, "new_today": 0, "new_month": 0,
+                "deactivated_today": 0, "deactivated_month": 0}
+    by_reason = defaultdict(int)
     by_device = defaultdict(lambda: {"total": 0, "active": 0})
-    device_rows = (host.AccountDevice.objects.filter(account__client_id=client_id).order_by()
-                   .values_list("play_device__system_name")
-                   .annotate(total=Count("account_id", distinct=True),
-                             active=Count("account_id", distinct=True,
-                                          filter=Q(account__active=True))))
-    for name, total, active in device_rows:
-        by_device[name] = {"total": total, "active": active}
-    tariff_rows = (host.Tariff.objects.filter(client_id=client_id).order_by("id")
-                   .annotate(total=Count("accounts", distinct=True),
-                             active=Count("accounts", distinct=True,
-                                          filter=Q(accounts__active=True)))
-                   .values_list("id", "name", "total", "active"))
+    tariff_totals = defaultdict(lambda: {"total": 0, "active": 0})
+    periods_of_customer, active_customers = defaultdict(list), set()
+
+    def since(instant, start):
+        return instant is not None and start <= instant <= at
+
+    for a in host.accounts(client_id):
+        accounts["total"] += 1
+        periods_of_customer[a.customer_id] += a.active_periods
+        if a.active:
+            accounts["active"] += 1
+            active_customers.add(a.customer_id)
+        else:
+            by_reason[a.status] += 1
+        accounts["new_today"] += since(a.created_at, day_start)
+        accounts["new_month"] += since(a.created_at, month_start)
+        ends = [end for _, end in merge(a.active_periods) if end is not None]
+        accounts["deactivated_today"] += sum(since(e, day_start) for e in ends)
+        accounts["deactivated_month"] += sum(since(e, month_start) for e in ends)
+        for name in a.device_types:
+            by_device[name]["total"] += 1
+            by_device[name]["active"] += a.active
+        for tariff_id in a.tariffs_at(at):
+            tariff_totals[tariff_id]["total"] += 1
+            tariff_totals[tariff_id]["active"] += a.active
+    gone = [spans[-1][1] for spans in map(merge, periods_of_customer.values())
+            if spans and spans[-1][1] is not None]
+    total_customers = len(customers_created)
+    accounts["inactive"] = sum(by_reason.values())
+    accounts["inactive_by_reason"] = dict(sorted(by_reason.items()))
     return {
         "customers": {
-            "total": cust_total, "active": cust_active, "inactive": cust_total - cust_active,
-            "new_today": since(customers, "created_at", day_start),
-            "new_month": since(customers, "created_at", month_start),
-            "deactivated_today": since(gone, "last_end", day_start),
-            "deactivated_month": since(gone, "last_end", month_start),
+            "total": total_customers, "active": len(active_customers),
+            "inactive": total_customers - len(active_customers),
+            "new_today": sum(since(t, day_start) for t in customers_created),
+            "new_month": sum(since(t, month_start) for t in customers_created),
+            "deactivated_today": sum(since(t, day_start) for t in gone),
+            "deactivated_month": sum(since(t, month_start) for t in gone),
         },
-        "accounts": {
-            "total": accounts.count(), "active": accounts.filter(active=True).count(),
-            "inactive": sum(by_reason.values()),
-            "inactive_by_reason": {r: by_reason.get(r, 0) for r in host.Account.Status.values
-                                   if r != host.Account.Status.ACTIVE or by_reason.get(r)},
-            "new_today": since(accounts, "created_at", day_start),
-            "new_month": since(accounts, "created_at", month_start),
-            "deactivated_today": since(accounts, "deactivation_date", day_start),
-            "deactivated_month": since(accounts, "deactivation_date", month_start),
-        },
+        "accounts": accounts,
         "accounts_by_device_type": dict(sorted(by_device.items())),
-        "accounts_by_tariff": [{"id": i, "name": n, "total": t, "active": a}
-                               for i, n, t, a in tariff_rows],
+        "accounts_by_tariff": [{"id": t.id, "name": t.name, **tariff_totals[t.id]}
+                               for t in host.tariffs(client_id)],
     }

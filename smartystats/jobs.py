@@ -6,7 +6,7 @@ two workers (or a cron run and a worker) never fill one client at once.
 """
 from datetime import date, datetime
 
-from . import daily, fill, locks, snapshot
+from . import daily, fill, host, locks, snapshot
 from .series import MAX_ONLINE
 
 
@@ -36,7 +36,7 @@ def cache_max_online(client_id, now, rebuild_from=None, rebuild_to=None):
 def cache_customers_dynamic(client_id, now, series=None, rebuild_from=None, rebuild_to=None):
     now = _t(now)
     try:
-        with locks.hold(f"fill:{client_id}"):
+        with locks.hold(f"fill:{client_id}"), host.reading():
             result = {}
             if rebuild_from:
                 result["rebuilt"] = fill.rebuild_client(client_id, _t(rebuild_from),
@@ -58,5 +58,6 @@ def save_stats(client_id, at):
 
 def collect_daily_stats(client_id, days=None, yesterday=None):
     days = [date.fromisoformat(d) for d in days] if days else None
-    return daily.collect(client_id, days=days,
-                         yesterday=date.fromisoformat(yesterday) if yesterday else None)
+    with host.reading():
+        return daily.collect(client_id, days=days,
+                             yesterday=date.fromisoformat(yesterday) if yesterday else None)

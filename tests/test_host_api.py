@@ -2,8 +2,9 @@
 import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
+from django.utils import timezone
 
-from tvmiddleware.models import AccountAuthKey, ClientPlayDevice
+from tvmiddleware.models import AccountAuthKey, AccountDevice, ClientPlayDevice
 from viewstats import host
 
 LOGIN = "/tvmiddleware/api/login/"
@@ -23,8 +24,8 @@ class TestLogin:
         assert body["error"] == 0 and body["account_id"] == acc.id
         login = host.login_for_authkey(body["authkey"])
         assert (login.client_id, login.account_id, login.device_type) == (operator.client.id, acc.id, "mag")
-        assert login.device_uid == "00:1A:79:00:00:01"
-        assert login.tariff_ids == (operator.tariffs[0].id,)
+        assert AccountDevice.objects.get(pk=login.device_id).device_uid == "00:1A:79:00:00:01"
+        assert host.tariffs_at(login.client_id, login.account_id, timezone.now()) == [operator.tariffs[0].id]
 
     def test_wrong_password_and_wrong_api_key(self, client, operator, other_operator):
         acc = operator.accounts[0]

@@ -85,7 +85,7 @@ def figures(row):
 
 @pytest.fixture
 def server(operator):
-    return MediaServer.objects.create(client=operator.client, name="edge-1")
+    return MediaServer.objects.create(client_id=operator.client.id, name="edge-1")
 
 
 @pytest.mark.django_db

@@ -3,14 +3,14 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.test_reports_data import base_time, make_sessions
-from tvmiddleware.models import StaffMembership
+from viewstats.models import OperatorStaff
 from viewstats.models import ApiToken
 from viewstats.reports.run import REPORTS
 
 
 def staff(op, name):
     user = User.objects.create_user(name, password="pw", is_staff=True)
-    StaffMembership.objects.create(user=user, client=op.client)
+    OperatorStaff.objects.create(user=user, client_id=op.client.id)
     return user
 
 

@@ -17,7 +17,7 @@ from tests.mmdb_factory import build_country_db
 from tests.test_mediaserver import URL, ms, post
 from tests.test_reports_data import base_time, make_sessions, viewer
 from tvmiddleware import models as m
-from tvmiddleware.models import StaffMembership
+from viewstats.models import OperatorStaff
 from viewstats import host, mediaserver, store
 from viewstats.documents import session_document
 from viewstats.enrich import geo
@@ -29,7 +29,7 @@ REPORTS = "/viewstats/api/reports/"
 
 @pytest.fixture
 def server(operator):
-    return MediaServer.objects.create(client=operator.client, name="edge-1")
+    return MediaServer.objects.create(client_id=operator.client.id, name="edge-1")
 
 
 def play(session_id, event_id, at, media, **extra):
@@ -300,7 +300,7 @@ def test_csv_export_escapes_formula_cells(admin_client, operator):
 @pytest.mark.django_db
 def test_staff_asking_for_all_clients_is_told_why(client, operator):
     user = User.objects.create_user("alice", password="pw", is_staff=True)
-    StaffMembership.objects.create(user=user, client=operator.client)
+    OperatorStaff.objects.create(user=user, client_id=operator.client.id)
     client.force_login(user)
     r = client.get(REPORTS + "channel", {"client": "all"})
     assert r.status_code == 403
@@ -331,7 +331,7 @@ def test_tvmiddleware_int_params_past_64_bits_are_400(client, operator):
 @pytest.mark.django_db
 def test_index_widgets_redirect_stays_on_site(client, operator):
     user = User.objects.create_user("carol", password="pw", is_staff=True)
-    StaffMembership.objects.create(user=user, client=operator.client)
+    OperatorStaff.objects.create(user=user, client_id=operator.client.id)
     client.force_login(user)
     for target in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
         r = client.post("/smartystats/index-widgets", {"widgets": ["accounts_new"], "next": target})

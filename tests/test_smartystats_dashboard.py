@@ -7,10 +7,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from smartystats.fixtures import generate
+from tvmiddleware.fixtures import generate
 from smartystats.models import IndexWidgets
 from tests.test_smartystats_dynamics import NOW, bf_bucket, bf_peak, isolated_locks  # noqa: F401
-from tvmiddleware.models import StaffMembership
+from viewstats.models import OperatorStaff
 
 API = "/smartystats/api/dynamics"
 PAGE = "/admin/smartystats/dynamics/"
@@ -46,7 +46,7 @@ def filled(operator, other_operator, settings):
 def staff(name, client=None, superuser=False):
     user = User.objects.create_user(name, password="pw", is_staff=True, is_superuser=superuser)
     if client is not None:
-        StaffMembership.objects.create(user=user, client=client)
+        OperatorStaff.objects.create(user=user, client_id=client.id)
     return user
 
 

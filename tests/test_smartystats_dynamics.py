@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from smartystats import fill, online
-from smartystats.fixtures import generate
+from tvmiddleware.fixtures import generate
 from smartystats.models import Count, FillState, MaxOnline
 from smartystats.series import MAX_ONLINE, STATS
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from smartystats import jobs
-from smartystats.fixtures import generate
+from tvmiddleware.fixtures import generate
 from tests.test_smartystats_dynamics import NOW, check_max_online
 from viewstats import store
 

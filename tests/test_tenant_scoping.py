@@ -105,7 +105,7 @@ def test_the_whole_product_only_makes_client_scoped_calls(client, admin_client, 
                         HTTP_AUTHORIZATION=f"Bearer {key}")
         assert r.status_code == 200
     # a media server's events
-    server = MediaServer.objects.create(client=operator.client, name="edge")
+    server = MediaServer.objects.create(client_id=operator.client.id, name="edge")
     opened = int(start.timestamp() * 1000)
     events = [{"event": "play_opened", "event_id": 1, "id": "s1", "media": operator.channels[0].name,
                "ip": "203.0.113.5", "user_agent": "VLC/3.0.18", "proto": "hls", "utc_ms": opened,

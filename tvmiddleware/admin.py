@@ -52,8 +52,22 @@ class CustomerAdmin(admin.ModelAdmin):
     list_filter = ("client",)
 
 
+class AccountTariffPeriodInline(admin.TabularInline):
+    """The tariff history; edits of the account's tariffs add to it."""
+
+    model = models.AccountTariffPeriod
+    extra = 0
+    fields = ("tariff", "start", "end")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(models.Account)
 class AccountAdmin(admin.ModelAdmin):
+    inlines = [AccountTariffPeriodInline]
     list_display = ("id", "abonement", "customer", "client", "active", "status_reason",
                     "activation_date", "deactivation_date")
     list_filter = ("client", "active", "status_reason")
@@ -95,9 +109,3 @@ class SelectionAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "client", "type", "content_type", "is_hidden", "computed_at")
     list_filter = ("client", "type", "content_type")
     inlines = [SelectionItemInline]
-
-
-@admin.register(models.StaffMembership)
-class StaffMembershipAdmin(admin.ModelAdmin):
-    list_display = ("user", "client")
-    list_filter = ("client",)

@@ -1,8 +1,9 @@
 """The middleware's own data: operators, subscribers, device types, content.
 
-This is a small reference of what a real IPTV middleware owns. `viewstats` and
-`smartystats` never import it directly; each reads it through its own `host`
-module, so moving the suite onto another middleware changes those two files.
+This is a small reference of what a real IPTV middleware owns, and the
+demo's. `viewstats` and `smartystats` never import it: they read it through
+`tvmiddleware.stats_host.ReferenceHost`, this app's implementation of the
+host contract (`viewstats.contract.Host`), named in VIEWSTATS_HOST.
 Table names follow Smarty's (`clients_client`, `tvmiddleware_*`).
 """
 import secrets
@@ -171,6 +172,28 @@ class Account(models.Model):
         return self.abonement
 
 
+class AccountTariffPeriod(models.Model):
+    """An account had `tariff` during [start, end); end empty = still has it.
+
+    Account.tariffs is the current set; this is its history, which the
+    statistics need to credit viewing to the tariffs valid when it happened.
+    Changes made through Account.tariffs are recorded here (see signals.py);
+    `tariffs.change_tariffs` records a change at a given instant.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tariff_periods")
+    tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="account_periods")
+    start = models.DateTimeField()
+    end = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["account", "start", "tariff"]
+        indexes = [models.Index(fields=["account", "start"])]
+
+    def __str__(self):
+        return f"{self.account} {self.tariff} {self.start:%Y-%m-%d %H:%M}–{self.end or ''}"
+
+
 class AccountDevice(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="devices")
     play_device = models.ForeignKey(PlayDevice, on_delete=models.PROTECT)
@@ -278,14 +301,3 @@ class SelectionItem(models.Model):
 
     class Meta:
         ordering = ["selection", "position"]
-
-
-class StaffMembership(models.Model):
-    """Which operator a staff user works for: they see only its statistics."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                related_name="staff_membership")
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="staff")
-
-    def __str__(self):
-        return f"{self.user} @ {self.client}"

@@ -1,27 +1,58 @@
+from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
 from . import host
 from .admin_base import ViewOnlyAdmin
-from .models import ApiToken, MediaServer, ViewingReport
+from .models import ApiToken, MediaServer, OperatorStaff, ViewingReport
 
 
-class ClientScopedAdmin(admin.ModelAdmin):
+def operator_choices():
+    return [(client_id, f"{name} (#{client_id})") for client_id, name in host.clients()]
+
+
+class OperatorChoiceAdmin(admin.ModelAdmin):
+    """`client_id` is a plain id: offer the host's operators by name."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "client_id":
+            return forms.TypedChoiceField(label="Operator", coerce=int, choices=operator_choices)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="operator", ordering="client_id")
+    def operator(self, obj):
+        return host.client_name(obj.client_id) or f"#{obj.client_id} (unknown)"
+
+
+class ClientScopedAdmin(OperatorChoiceAdmin):
     """Staff of a client see and create only their client's rows."""
-
-    client_field = "client"
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         if request.user.is_superuser:
             return qs
-        return qs.filter(**{f"{self.client_field}_id": host.staff_client_id(request.user)})
+        return qs.filter(client_id=host.staff_client_id(request.user))
+
+
+@admin.register(OperatorStaff)
+class OperatorStaffAdmin(OperatorChoiceAdmin):
+    """Superusers say which operator each staff user works for."""
+
+    list_display = ("user", "operator")
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
 
 
 @admin.register(MediaServer)
 class MediaServerAdmin(ClientScopedAdmin):
-    list_display = ("name", "client", "id", "created_at")
+    list_display = ("name", "operator", "id", "created_at")
     readonly_fields = ("token", "created_at", "sink_url")
 
     def sink_url(self, obj):
@@ -29,7 +60,7 @@ class MediaServerAdmin(ClientScopedAdmin):
     sink_url.short_description = "Event sink URL (POST, JSON array)"
 
     def get_fields(self, request, obj=None):
-        fields = ["name", "client"] if request.user.is_superuser else ["name"]
+        fields = ["name", "client_id"] if request.user.is_superuser else ["name"]
         return fields + (["token", "sink_url", "created_at"] if obj else [])
 
     def save_model(self, request, obj, form, change):

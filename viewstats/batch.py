@@ -131,7 +131,7 @@ def validate_item(item, login, now):
             reasons.append(f"start: older than {setting('VIEWSTATS_MAX_EVENT_AGE_DAYS')} days")
     program_id = _int_field(item, "program_id", reasons)
     if program_id is not None and channel_id is not None:
-        if host.programme_channel(program_id) != (channel_id, login.client_id):
+        if host.programme_channel(login.client_id, program_id) != channel_id:
             reasons.append(f"program_id: {program_id} is not a programme of channel {channel_id}")
     if kind == "archive" and program_id is None and not any(r.startswith("program_id") for r in reasons):
         reasons.append("program_id: required for archive viewing")
@@ -141,7 +141,7 @@ def validate_item(item, login, now):
     if reasons:
         return item_id, None, reasons
     if program_id is None and kind == "live":
-        program_id = host.programme_on_air(channel_id, start - timedelta(hours=timeshift))
+        program_id = host.programme_on_air(login.client_id, channel_id, start - timedelta(hours=timeshift))
     fields = dict(channel_id=channel_id, program_id=program_id, kind=kind, start=start, end=end,
                   timeshift_offset=timeshift, archive_offset=archive_offset)
     return item_id, fields, []
@@ -179,6 +179,7 @@ def ingest_batch(login, items, origin, now=None):
             doc = session_document(
                 _id=f"b:{login.client_id}:{login.account_id}:{item_id}", client_id=login.client_id,
                 source="device", protocol="batch", login=login, origin=origin, received_at=now,
+                tariff_ids=host.tariffs_at(login.client_id, login.account_id, fields["start"]),
                 **fields)
             candidates.append((index, item_id, doc))
     if not candidates:

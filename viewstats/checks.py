@@ -2,8 +2,9 @@
 import os
 
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
-from . import store
+from . import host, store
 from .conf import setting
 
 
@@ -14,6 +15,23 @@ def check_mongodb(app_configs, **kwargs):
                         "in-process engine and are lost on restart.",
                         hint="Set MONGODB_URI or MONGODB_HOST/MONGODB_PORT/MONGODB_NAME.",
                         id="viewstats.W001")]
+    return []
+
+
+@register()
+def check_host(app_configs, **kwargs):
+    """VIEWSTATS_HOST names an importable Host implementation."""
+    try:
+        host.reset()
+        implementation = host.get_host()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="viewstats.E003")]
+    except ImportError as exc:
+        return [Error(f"VIEWSTATS_HOST cannot be imported: {exc}", id="viewstats.E003")]
+    except TypeError as exc:  # abstract methods left out
+        return [Error(f"VIEWSTATS_HOST is incomplete: {exc}", id="viewstats.E003",
+                      hint="Implement every abstract method of viewstats.contract.Host.")]
+    del implementation
     return []
 
 

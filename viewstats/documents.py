@@ -44,7 +44,7 @@ def whole_seconds(instant):
 
 
 def session_document(*, _id, client_id, source, protocol, start, end, channel_id,
-                      program_id=None, kind="live", login=None, timeshift_offset=0,
+                      program_id=None, kind="live", login=None, tariff_ids=(), timeshift_offset=0,
                       archive_offset=None, origin=None, received_at=None, **extra):
     start, end = whole_seconds(start), whole_seconds(end)
     doc = {
@@ -54,7 +54,7 @@ def session_document(*, _id, client_id, source, protocol, start, end, channel_id
         "protocol": protocol,
         "account_id": login.account_id if login else None,
         "customer_id": login.customer_id if login else None,
-        "tariff_ids": list(login.tariff_ids) if login else [],
+        "tariff_ids": list(tariff_ids),
         "device_type": login.device_type if login else None,
         "device_key": f"{login.account_id}:{login.device_id}" if login else None,
         "channel_id": channel_id,

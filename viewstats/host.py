@@ -1,248 +1,184 @@
-"""Everything viewstats reads from or writes to the middleware (the host).
+"""The suite's side of the host contract: load the host, ask it, cache the answers.
 
-This is the one module to change when porting the suite to another
-middleware: the rest of viewstats sees only the plain values returned here.
-Lookups on the ingest path are cached per process (see caching.py).
+`VIEWSTATS_HOST` names a `viewstats.contract.Host` subclass. Everything in
+viewstats and smartystats reaches the middleware through the functions here,
+so each question is asked one way and the ingest path's lookups are cached
+per process for VIEWSTATS_HOST_CACHE_SECONDS (see caching.py).
 """
 import bisect
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
 
-from django.db import transaction
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
-from tvmiddleware import models as host
-
+from . import contract
 from .caching import host_cached
 
 
-@dataclass(frozen=True)
-class DeviceLogin:
-    """Who is behind an authkey: resolved once, then stamped on every session."""
-
-    client_id: int
-    account_id: int
-    customer_id: int
-    tariff_ids: tuple
-    device_type: str  # the device type's system name, e.g. "mag"
-    device_uid: str
-    device_id: int
+@lru_cache(maxsize=None)
+def _load(path):
+    cls = import_string(path)
+    if not (isinstance(cls, type) and issubclass(cls, contract.Host)):
+        raise ImproperlyConfigured(f"VIEWSTATS_HOST = {path!r} is not a viewstats.contract.Host subclass")
+    return cls()
 
 
-@host_cached
-def login_for_authkey(authkey):
-    row = (host.AccountAuthKey.objects
-           .select_related("account", "device__play_device")
-           .filter(key=authkey).first())
-    if row is None:
-        return None
-    account = row.account
-    return DeviceLogin(
-        client_id=account.client_id,
-        account_id=account.id,
-        customer_id=account.customer_id,
-        tariff_ids=tuple(sorted(account.tariffs.values_list("id", flat=True))),
-        device_type=row.device.play_device.system_name,
-        device_uid=row.device.device_uid,
-        device_id=row.device_id,
-    )
+def get_host() -> contract.Host:
+    """The configured host; one instance per process and setting."""
+    path = getattr(settings, "VIEWSTATS_HOST", None)
+    if not path:
+        raise ImproperlyConfigured(
+            "VIEWSTATS_HOST is not set: name your middleware's viewstats.contract.Host "
+            "implementation, e.g. VIEWSTATS_HOST = 'tvmiddleware.stats_host.ReferenceHost'")
+    return _load(path)
 
 
-@host_cached
-def collection_enabled(client_id, device_type):
-    """The "Enable statistical data collection" checkbox of this device type."""
-    return host.ClientPlayDevice.objects.filter(
-        client_id=client_id, play_device__system_name=device_type, reports_enabled=True).exists()
+def reset():
+    """Forget the loaded host (tests that switch VIEWSTATS_HOST)."""
+    _load.cache_clear()
 
 
-@host_cached
-def client_channel_ids(client_id):
-    return frozenset(host.Channel.objects.filter(client_id=client_id).values_list("id", flat=True))
+# --- operators -------------------------------------------------------------------
+
+def all_client_ids():
+    return [o.id for o in get_host().operators()]
 
 
-@host_cached
-def programme_channel(program_id):
-    """The channel a programme airs on, with its client; None if unknown."""
-    row = (host.EpgProgramme.objects.filter(id=program_id)
-           .values_list("channel_id", "channel__client_id").first())
-    return row
+def clients():
+    """[(id, name)] of every operator."""
+    return [(o.id, o.name) for o in get_host().operators()]
 
-
-@host_cached
-def _day_schedule(channel_id, day):
-    start = datetime.combine(day, time.min, tzinfo=timezone.utc)
-    rows = list(host.EpgProgramme.objects
-                .filter(channel_id=channel_id, begin__lt=start + timedelta(days=1),
-                        end__gt=start)
-                .order_by("begin").values_list("begin", "end", "id"))
-    return [r[0] for r in rows], rows
-
-
-def programme_on_air(channel_id, at):
-    """The programme on `channel_id` at instant `at` (UTC), or None."""
-    begins, rows = _day_schedule(channel_id, at.astimezone(timezone.utc).date())
-    i = bisect.bisect_right(begins, at) - 1
-    if i >= 0 and rows[i][1] > at:
-        return rows[i][2]
-    return None
-
-
-# --- popularity commands ---
-# Reads for validating the commands' options and building rankings, and the
-# writes of their results (generated channel sortings and selections). None
-# of these is cached: the commands run rarely and must see current data.
 
 def client_names(client_ids):
     """{id: name} of those of `client_ids` that exist."""
-    return dict(host.Client.objects.filter(id__in=client_ids).values_list("id", "name"))
+    wanted = set(client_ids)
+    return {o.id: o.name for o in get_host().operators() if o.id in wanted}
 
 
-def channels_in_default_order(client_id, enabled_only=False):
-    """The client's channels as dicts (id, name, number), in the standard order."""
-    rows = host.Channel.objects.filter(client_id=client_id)
-    if enabled_only:
-        rows = rows.filter(enabled=True)
-    return list(rows.order_by("sort", "number", "id").values("id", "name", "number"))
-
-
-def known_device_types():
-    return set(host.PlayDevice.objects.values_list("system_name", flat=True))
-
-
-def tariff_clients(tariff_ids):
-    """{tariff id: client id} for the tariffs that exist."""
-    return dict(host.Tariff.objects.filter(id__in=tariff_ids).values_list("id", "client_id"))
-
-
-def category_clients(category_ids):
-    return dict(host.ChannelCategory.objects.filter(id__in=category_ids)
-                .values_list("id", "client_id"))
-
-
-def channel_clients(channel_ids):
-    return dict(host.Channel.objects.filter(id__in=channel_ids).values_list("id", "client_id"))
-
-
-def active_account_ids(client_id):
-    """Accounts that are active now (Account.active), whatever they were before."""
-    return list(host.Account.objects.filter(client_id=client_id, active=True)
-                .order_by("id").values_list("id", flat=True))
-
-
-def iter_programmes_airing(channel_ids, start, end, chunk_size=2000):
-    """(id, channel_id, begin, end) of programmes overlapping [start, end), streamed."""
-    return (host.EpgProgramme.objects
-            .filter(channel_id__in=channel_ids, begin__lt=end, end__gt=start)
-            .order_by("id").values_list("id", "channel_id", "begin", "end")
-            .iterator(chunk_size=chunk_size))
-
-
-def programmes_airing(channel_ids, start, end):
-    """Programmes overlapping [start, end) as dicts, newest first (the fill order)."""
-    return list(host.EpgProgramme.objects
-                .filter(channel_id__in=channel_ids, begin__lt=end, end__gt=start)
-                .order_by("-begin", "id")
-                .values("id", "title", "channel_id", "channel__name", "begin", "end"))
-
-
-def programmes_by_id(programme_ids, channel_ids):
-    """{id: dict} of the given programmes that air on one of `channel_ids`."""
-    rows = (host.EpgProgramme.objects
-            .filter(id__in=programme_ids, channel_id__in=channel_ids)
-            .values("id", "title", "channel_id", "channel__name", "begin", "end"))
-    return {row["id"]: row for row in rows}
-
-
-def _save_generated(model, lookup, name, parameters, computed_at, new_items):
-    """Create or update the generated row `lookup` finds and replace its items.
-
-    The row keeps its id across re-runs, so apps holding its id keep getting
-    the fresh content. `new_items(row)` returns the unsaved item objects.
-    """
-    with transaction.atomic():
-        row, created = model.objects.select_for_update().get_or_create(**lookup, defaults={"name": name})
-        row.name, row.parameters, row.computed_at = name, parameters, computed_at
-        row.save(update_fields=["name", "parameters", "computed_at"])
-        row.items.all().delete()
-        row.items.model.objects.bulk_create(new_items(row))
-    return row.id, created
-
-
-def save_generated_sorting(client_id, generator_key, name, parameters, computed_at, items):
-    """Create or update the client's generated sorting for `generator_key`.
-
-    `items` is [(channel_id, metrics)] in order. Returns (sorting id, created).
-    """
-    return _save_generated(
-        host.ChannelSorting,
-        dict(client_id=client_id, kind=host.ChannelSorting.Kind.GENERATED, generator_key=generator_key),
-        name, parameters, computed_at,
-        lambda sorting: [host.ChannelSortingItem(sorting=sorting, channel_id=channel_id, position=position,
-                                                 metrics=metrics)
-                         for position, (channel_id, metrics) in enumerate(items, start=1)])
-
-
-def save_generated_selection(client_id, generator_key, name, content_type, parameters,
-                             computed_at, items):
-    """Create or update a generated selection; `content_type` is "channel" or "epg".
-
-    `items` is [(object id, metrics)] in order. Returns (selection id, created).
-    """
-    kind = {"channel": host.Selection.ContentType.CHANNEL,
-            "epg": host.Selection.ContentType.EPG_PROGRAMME}[content_type]
-    field = "channel_id" if content_type == "channel" else "programme_id"
-    return _save_generated(
-        host.Selection,
-        dict(client_id=client_id, type=host.Selection.Type.GENERATED, content_type=kind,
-             generator_key=generator_key),
-        name, parameters, computed_at,
-        lambda selection: [host.SelectionItem(selection=selection, position=position, metrics=metrics,
-                                              **{field: object_id})
-                           for position, (object_id, metrics) in enumerate(items, start=1)])
-
-
-# --- reports and media servers ---
-def staff_client_id(user):
-    """The client a staff user works for, or None."""
-    row = host.StaffMembership.objects.filter(user_id=user.pk).values_list("client_id").first()
-    return row[0] if row else None
-
-
-def all_client_ids():
-    return list(host.Client.objects.order_by("id").values_list("id", flat=True))
+def client_name(client_id):
+    return client_names([client_id]).get(client_id)
 
 
 @host_cached
 def client_time_zone(client_id):
-    return host.Client.objects.filter(id=client_id).values_list("time_zone", flat=True).first() or "UTC"
+    for o in get_host().operators():
+        if o.id == client_id:
+            return o.time_zone or "UTC"
+    return "UTC"
+
+
+def staff_client_id(user):
+    """The operator a staff user works for, or None."""
+    return get_host().operator_of_user(user)
+
+
+# --- devices -----------------------------------------------------------------------
+
+@host_cached
+def login_for_authkey(authkey):
+    return get_host().login(authkey)
+
+
+@host_cached
+def _device_types(client_id):
+    return tuple(get_host().device_types(client_id))
+
+
+def collection_enabled(client_id, device_type):
+    """The "Enable statistical data collection" checkbox of this device type."""
+    return any(d.system_name == device_type and d.collection_enabled
+               for d in _device_types(client_id))
+
+
+def device_type_known(client_id, device_type):
+    return any(d.system_name == device_type for d in _device_types(client_id))
+
+
+def known_device_types():
+    return {d.system_name for client_id in all_client_ids() for d in _device_types(client_id)}
+
+
+def client_device_types(client_ids):
+    return sorted({d.system_name for c in client_ids for d in _device_types(c)})
+
+
+@host_cached
+def viewer_for_token(client_id, token, user_id):
+    """Who a media-server session belongs to (see Host.media_viewer)."""
+    return get_host().media_viewer(client_id, token or None, user_id or None)
+
+
+# --- subscribers ---------------------------------------------------------------------
+
+@host_cached
+def _account(client_id, account_id):
+    return get_host().account(client_id, account_id)
+
+
+def tariffs_at(client_id, account_id, at):
+    """The account's tariff ids at instant `at`: what a session starting then is stamped with."""
+    account = _account(client_id, account_id) if account_id is not None else None
+    return list(account.tariffs_at(at)) if account is not None else []
+
+
+def active_account_ids(client_id):
+    """Accounts that are active now (their current status), whatever they were before."""
+    return sorted((a.id for a in get_host().accounts(client_id) if a.active), key=str)
+
+
+def tariff_names(client_ids):
+    return {t.id: t.name for c in client_ids for t in get_host().tariffs(c)}
+
+
+def tariff_clients(tariff_ids, client_ids):
+    """{tariff id: client id} for those of `tariff_ids` that belong to one of `client_ids`."""
+    wanted = set(tariff_ids)
+    return {t.id: c for c in client_ids for t in get_host().tariffs(c) if t.id in wanted}
+
+
+# --- channels and EPG -------------------------------------------------------------------
+
+@host_cached
+def _channels(client_id):
+    return tuple(get_host().channels(client_id))
+
+
+def client_channel_ids(client_id):
+    return frozenset(c.id for c in _channels(client_id))
+
+
+def channels_in_default_order(client_id, enabled_only=False):
+    """The client's channels as dicts (id, name, number), in the standard order."""
+    return [{"id": c.id, "name": c.name, "number": c.number} for c in _channels(client_id)
+            if c.enabled or not enabled_only]
 
 
 def channel_names(client_ids):
-    return dict(host.Channel.objects.filter(client_id__in=client_ids).values_list("id", "name"))
+    return {c.id: c.name for client_id in client_ids for c in _channels(client_id)}
 
 
-def programme_titles(ids):
-    return dict(host.EpgProgramme.objects.filter(id__in=ids).values_list("id", "title"))
+def channel_clients(channel_ids, client_ids):
+    wanted = set(channel_ids)
+    return {c.id: client_id for client_id in client_ids for c in _channels(client_id) if c.id in wanted}
+
+
+def category_names(client_ids):
+    return {c.id: c.name for client_id in client_ids for c in get_host().categories(client_id)}
+
+
+def category_clients(category_ids, client_ids):
+    wanted = set(category_ids)
+    return {c.id: client_id for client_id in client_ids
+            for c in get_host().categories(client_id) if c.id in wanted}
 
 
 def channel_ids_in_categories(client_ids, category_ids):
     """Ids of the clients' channels in any of `category_ids`, sorted."""
-    return sorted(set(host.Channel.objects.filter(client_id__in=client_ids,
-                                                  categories__id__in=category_ids)
-                      .values_list("id", flat=True)))
-
-
-def category_names(client_ids):
-    return dict(host.ChannelCategory.objects.filter(client_id__in=client_ids).order_by("sort", "id")
-                .values_list("id", "name"))
-
-
-def client_device_types(client_ids):
-    return sorted(set(host.ClientPlayDevice.objects.filter(client_id__in=client_ids)
-                      .values_list("play_device__system_name", flat=True)))
-
-
-def tariff_names(client_ids):
-    return dict(host.Tariff.objects.filter(client_id__in=client_ids).values_list("id", "name"))
+    wanted = set(category_ids)
+    return sorted({c.id for client_id in client_ids for c in _channels(client_id)
+                   if wanted.intersection(c.category_ids)})
 
 
 @host_cached
@@ -252,47 +188,90 @@ def channel_for_stream(client_id, stream):
     Matched against the channel's name (case-insensitive), then, for a
     stream named `ch<number>` or just `<number>`, against the channel number.
     """
-    rows = host.Channel.objects.filter(client_id=client_id)
-    hit = rows.filter(name__iexact=stream).values_list("id", flat=True).first()
-    if hit is not None:
-        return hit
+    channels = _channels(client_id)
+    folded = stream.casefold()
+    for c in channels:
+        if c.name.casefold() == folded:
+            return c.id
     number = _number(stream[2:] if stream.lower().startswith("ch") else stream)
     if number is not None:
-        return rows.filter(number=number).values_list("id", flat=True).first()
+        for c in channels:
+            if c.number == number:
+                return c.id
     return None
-
-
-@dataclass(frozen=True)
-class Viewer:
-    account_id: int
-    customer_id: int
-    tariff_ids: tuple
-    device_type: str | None
-
-
-def _viewer(account, device_type=None):
-    return Viewer(account.id, account.customer_id,
-                  tuple(sorted(account.tariffs.values_list("id", flat=True))), device_type)
 
 
 @host_cached
-def viewer_for_token(client_id, token, user_id):
-    """Who a media-server session belongs to: the token as a device authkey,
-    else the user id as an abonement (then as an account id); None if neither."""
-    if token:
-        row = (host.AccountAuthKey.objects.select_related("account", "device__play_device")
-               .filter(key=token, account__client_id=client_id).first())
-        if row is not None:
-            return _viewer(row.account, row.device.play_device.system_name)
-    if user_id:
-        accounts = host.Account.objects.filter(client_id=client_id)
-        account = accounts.filter(abonement=user_id).first()
-        number = _number(user_id)
-        if account is None and number is not None:
-            account = accounts.filter(id=number).first()
-        if account is not None:
-            return _viewer(account)
+def programme_channel(client_id, program_id):
+    """The channel `program_id` airs on if it is this client's programme, else None."""
+    programme = get_host().programmes_by_id(client_id, [program_id]).get(program_id)
+    return programme.channel_id if programme is not None else None
+
+
+@host_cached
+def _day_schedule(client_id, channel_id, day):
+    start = datetime.combine(day, time.min, tzinfo=timezone.utc)
+    rows = sorted(get_host().programmes(client_id, [channel_id], start, start + timedelta(days=1)),
+                  key=lambda p: p.begin)
+    return [p.begin for p in rows], rows
+
+
+def programme_on_air(client_id, channel_id, at):
+    """The programme on `channel_id` at instant `at`, or None."""
+    begins, rows = _day_schedule(client_id, channel_id, at.astimezone(timezone.utc).date())
+    i = bisect.bisect_right(begins, at) - 1
+    if i >= 0 and rows[i].end > at:
+        return rows[i].id
     return None
+
+
+def iter_programmes_airing(client_id, channel_ids, start, end):
+    """(id, channel_id, begin, end) of programmes overlapping [start, end), streamed."""
+    return ((p.id, p.channel_id, p.begin, p.end)
+            for p in get_host().programmes(client_id, channel_ids, start, end))
+
+
+def _programme_dict(p, names):
+    return {"id": p.id, "title": p.title, "channel_id": p.channel_id,
+            "channel__name": names.get(p.channel_id, ""), "begin": p.begin, "end": p.end}
+
+
+def programmes_airing(client_id, channel_ids, start, end):
+    """Programmes overlapping [start, end) as dicts, newest first (the fill order)."""
+    names = channel_names([client_id])
+    rows = [_programme_dict(p, names) for p in get_host().programmes(client_id, channel_ids, start, end)]
+    rows.sort(key=lambda r: r["id"])
+    rows.sort(key=lambda r: r["begin"], reverse=True)
+    return rows
+
+
+def programmes_by_id(client_id, programme_ids, channel_ids=None):
+    """{id: dict} of the given programmes of the client (airing on one of `channel_ids`)."""
+    names = channel_names([client_id])
+    found = get_host().programmes_by_id(client_id, list(programme_ids))
+    return {pid: _programme_dict(p, names) for pid, p in found.items()
+            if channel_ids is None or p.channel_id in channel_ids}
+
+
+def programme_titles(client_ids, ids):
+    ids = list(ids)
+    return {pid: p.title for c in client_ids
+            for pid, p in get_host().programmes_by_id(c, ids).items()}
+
+
+# --- generated sortings and selections ------------------------------------------------------
+
+def save_generated_sorting(client_id, generator_key, name, parameters, computed_at, items):
+    """Create or update the client's generated sorting for `generator_key`; (id, created)."""
+    return get_host().save_channel_sorting(client_id, generator_key, name, parameters,
+                                           computed_at, items)
+
+
+def save_generated_selection(client_id, generator_key, name, content_type, parameters,
+                             computed_at, items):
+    """Create or update a generated selection ("channel" or "epg"); (id, created)."""
+    return get_host().save_selection(client_id, generator_key, name, content_type, parameters,
+                                     computed_at, items)
 
 
 def _number(text):

@@ -254,7 +254,7 @@ def rebuild_session(client_id, server_id, key, now):
     archive = manifest in ARCHIVE_MANIFESTS or (not manifest and any(e.get("dvr") for e in events))
     media = latest["media"]
     channel_id = host.channel_for_stream(client_id, media)
-    program_id = host.programme_on_air(channel_id, start) if channel_id and not archive else None
+    program_id = host.programme_on_air(client_id, channel_id, start) if channel_id and not archive else None
     ip, ua = latest.get("ip", ""), latest.get("user_agent", "")
     country = latest.get("country", "")
     country = country.upper() if len(country) == 2 else geo.country_for_ip(ip)
@@ -271,7 +271,7 @@ def rebuild_session(client_id, server_id, key, now):
     viewer = host.viewer_for_token(client_id, latest.get("token"), latest.get("user_id"))
     if viewer is not None:
         doc.update(account_id=viewer.account_id, customer_id=viewer.customer_id,
-                   tariff_ids=list(viewer.tariff_ids), device_type=viewer.device_type)
+                   tariff_ids=host.tariffs_at(client_id, viewer.account_id, start), device_type=viewer.device_type)
     try:
         # Two requests may rebuild the same session at once; the one that saw
         # more events wins, so a slower, staler rebuild cannot overwrite it.

@@ -1,7 +1,9 @@
 """SQL models of viewstats: who may send sessions and who may read reports.
 
 Sessions themselves live in MongoDB (see store.py); these rows are small and
-edited by operators in the admin.
+edited by operators in the admin. An operator is referred to by its plain id
+(`client_id`, the host's operator id), so the suite has no foreign key into,
+and no migration dependency on, the middleware's tables.
 """
 import secrets
 
@@ -21,8 +23,7 @@ class MediaServer(models.Model):
     nothing in the events can attribute sessions to another operator.
     """
 
-    client = models.ForeignKey("tvmiddleware.Client", on_delete=models.CASCADE,
-                               related_name="media_servers")
+    client_id = models.PositiveBigIntegerField("operator", db_index=True)
     name = models.CharField(max_length=200)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False,
                              help_text="Put it in the server's event sink as "
@@ -34,7 +35,26 @@ class MediaServer(models.Model):
         verbose_name = "media server"
 
     def __str__(self):
-        return f"{self.name} ({self.client})"
+        return self.name
+
+
+class OperatorStaff(models.Model):
+    """Which operator a staff user works for: they see only its statistics.
+
+    The default answer of Host.operator_of_user; a middleware whose users
+    already carry their operator overrides that method instead.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="viewstats_operator")
+    client_id = models.PositiveBigIntegerField("operator", db_index=True)
+
+    class Meta:
+        verbose_name = "operator staff member"
+        verbose_name_plural = "operator staff"
+
+    def __str__(self):
+        return f"{self.user} @ {self.client_id}"
 
 
 class ApiToken(models.Model):

@@ -87,7 +87,7 @@ def _check_content(login, params):
     if params.channel_id not in host.client_channel_ids(login.client_id):
         raise PushError(BAD_PARAMETER, f"channel_id {params.channel_id} is not a channel of this client")
     if params.program_id is not None and \
-            host.programme_channel(params.program_id) != (params.channel_id, login.client_id):
+            host.programme_channel(login.client_id, params.program_id) != params.channel_id:
         raise PushError(BAD_PARAMETER,
                         f"program_id {params.program_id} is not a programme of channel {params.channel_id}")
 
@@ -152,13 +152,14 @@ def _is_stale_retry(login, push_key, state, now, timeout):
 def _open(login, params, origin, now, push_key, segment):
     program_id = params.program_id
     if program_id is None and params.kind == "live":
-        program_id = host.programme_on_air(params.channel_id,
+        program_id = host.programme_on_air(login.client_id, params.channel_id,
                                            now - timedelta(hours=params.timeshift_offset))
     sessions = store.sessions()
     for _ in range(2):
         doc = session_document(
             _id=f"p:{login.client_id}:{push_key}:{segment}", client_id=login.client_id,
             source="device", protocol="push", login=login, origin=origin, received_at=now,
+            tariff_ids=host.tariffs_at(login.client_id, login.account_id, now),
             start=now, end=now, channel_id=params.channel_id, program_id=program_id,
             kind=params.kind, timeshift_offset=params.timeshift_offset,
             push_key=push_key, segment=segment, channel_session=params.channel_session,

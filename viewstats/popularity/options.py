@@ -145,7 +145,7 @@ def resolve_devices(value):
 def _owned_ids(option, value, client_ids, owners_of):
     """Ids of `option` per client, refusing unknown ones and other tenants' ones."""
     ids = parse_ids(option, value)
-    owners = owners_of(ids)
+    owners = owners_of(ids, client_ids)
     per_client = {client_id: [] for client_id in client_ids}
     for object_id in ids:
         owner = owners.get(object_id)

@@ -44,7 +44,7 @@ def _own_tariffs(client_id, tariffs):
     """This client's share of `tariffs`; never another tenant's ids."""
     if not tariffs:
         return []
-    owners = host.tariff_clients(tariffs)
+    owners = host.tariff_clients(tariffs, [client_id])
     own = sorted(t for t in tariffs if owners.get(t) == client_id)
     if not own:
         raise OptionError("tariffs", ",".join(map(str, tariffs)),
@@ -175,9 +175,9 @@ def build_epg_selection(client_id, *, days_number, devices=(), tariffs=(),
     if channel_ids:
         raw = pipelines.programme_metrics(
             client_id, window, filters, channel_ids,
-            lambda start, end: host.iter_programmes_airing(channel_ids, start, end))
-    viewed = host.programmes_by_id(list(raw), channel_ids) if raw else {}
-    fill = host.programmes_airing(channel_ids, window.start, window.end) if channel_ids else []
+            lambda start, end: host.iter_programmes_airing(client_id, channel_ids, start, end))
+    viewed = host.programmes_by_id(client_id, list(raw), channel_ids) if raw else {}
+    fill = host.programmes_airing(client_id, channel_ids, window.start, window.end) if channel_ids else []
     ranked = ranking.rank_programmes(viewed, fill, raw, selection_size)
     items = [{"position": position, "id": p["id"], "name": p["title"],
               "channel_id": p["channel_id"], "channel_name": p["channel__name"],

@@ -90,7 +90,7 @@ def rows(filters, dimension, unique=False):
 def _labels(client_ids, dimension, raw):
     if dimension in ("channel", "programme"):
         names = host.channel_names(client_ids)
-        titles = (host.programme_titles([r["_id"].get("program_id") for r in raw
+        titles = (host.programme_titles(client_ids, [r["_id"].get("program_id") for r in raw
                                                  if r["_id"].get("program_id")])
                   if dimension == "programme" else {})
 

@@ -17,10 +17,9 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 
-from tvmiddleware import models as host
-
+from .. import host
 from ..documents import utcnow
-from ..models import ApiToken, MediaServer
+from ..models import ApiToken, MediaServer, OperatorStaff
 
 PROTOCOLS = ("hls", "hls", "dash", "rtmp", "tshttp")
 AGENTS = ("VLC/3.0.18 LibVLC/3.0.18", "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) Chrome/85",
@@ -37,8 +36,8 @@ def _http(method, url, body=None, headers=None):
 
 def week_of_events(client_id, days=7, per_day=60, seed=7):
     rnd = random.Random(seed)
-    channels = list(host.Channel.objects.filter(client_id=client_id)[:20])
-    accounts = list(host.Account.objects.filter(client_id=client_id)[:50])
+    channels = host.channels_in_default_order(client_id)[:20]
+    accounts = host.active_account_ids(client_id)[:50]
     now = utcnow().replace(microsecond=0)
     start_day = (now - timedelta(days=days)).replace(hour=0, minute=0, second=0)
     events, event_id = [], 0
@@ -47,10 +46,10 @@ def week_of_events(client_id, days=7, per_day=60, seed=7):
             opened = start_day + timedelta(days=d, seconds=rnd.randrange(86400))
             if opened > now - timedelta(hours=2):
                 continue
-            base = {"id": f"demo-{d}-{s}", "media": rnd.choice(channels).name if channels else "live1",
+            base = {"id": f"demo-{d}-{s}", "media": rnd.choice(channels)["name"] if channels else "live1",
                     "ip": f"198.51.100.{rnd.randrange(1, 60)}", "user_agent": rnd.choice(AGENTS),
                     "proto": rnd.choice(PROTOCOLS), "server": "demo-edge",
-                    "user_id": rnd.choice(accounts).abonement if accounts else "",
+                    "user_id": str(rnd.choice(accounts)) if accounts else "",
                     "opened_at": int(opened.timestamp() * 1000)}
             total = 0
             steps = rnd.randrange(1, 12)
@@ -69,7 +68,7 @@ def run(base_url, client_id, stdout=sys.stdout, days=7, http=_http):
     server, _ = MediaServer.objects.get_or_create(client_id=client_id, name="demo-edge")
     user, _ = get_user_model().objects.get_or_create(username=f"viewstats-demo-{client_id}",
                                                      defaults={"is_staff": True})
-    host.StaffMembership.objects.get_or_create(user=user, defaults={"client_id": client_id})
+    OperatorStaff.objects.get_or_create(user=user, defaults={"client_id": client_id})
     token, _ = ApiToken.objects.get_or_create(user=user)
     start_day, events = week_of_events(client_id, days)
     cut_from, cut_to = start_day + timedelta(days=3), start_day + timedelta(days=5)
