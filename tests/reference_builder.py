@@ -1,0 +1,65 @@
+"""viewstats.testing.HostBuilder over the reference host (tvmiddleware)."""
+import secrets
+
+from tvmiddleware import models as m
+from tvmiddleware.tariffs import change_tariffs
+from viewstats import contract
+from viewstats.testing import HostBuilder
+
+
+class ReferenceBuilder(HostBuilder):
+    def operator(self, name, time_zone="UTC"):
+        return m.Client.objects.create(name=name, time_zone=time_zone).id
+
+    def device_type(self, client_id, system_name, collection_enabled=True):
+        play_device = m.PlayDevice.objects.get_or_create(system_name=system_name,
+                                                         defaults={"name": system_name})[0]
+        return m.ClientPlayDevice.objects.create(client_id=client_id, play_device=play_device,
+                                                 reports_enabled=collection_enabled)
+
+    def set_collection(self, client_id, system_name, enabled):
+        m.ClientPlayDevice.objects.filter(client_id=client_id, play_device__system_name=system_name) \
+            .update(reports_enabled=enabled)
+
+    def tariff(self, client_id, name):
+        return m.Tariff.objects.create(client_id=client_id, name=name).id
+
+    def category(self, client_id, name):
+        sort = m.ChannelCategory.objects.filter(client_id=client_id).count()
+        return m.ChannelCategory.objects.create(client_id=client_id, name=name, sort=sort).id
+
+    def channel(self, client_id, name, number, category_ids=(), enabled=True):
+        channel = m.Channel.objects.create(client_id=client_id, name=name, number=number, sort=number,
+                                           enabled=enabled)
+        channel.categories.set(category_ids)
+        return channel.id
+
+    def programme(self, client_id, channel_id, begin, end, title):
+        return m.EpgProgramme.objects.create(channel_id=channel_id, begin=begin, end=end, title=title).id
+
+    def customer(self, client_id, created_at):
+        return m.Customer.objects.create(client_id=client_id, created_at=created_at).id
+
+    def account(self, client_id, customer_id, created_at, tariff_ids=(), active_until=None,
+                status=contract.ACTIVE):
+        n = m.Account.objects.filter(client_id=client_id).count()
+        account = m.Account.objects.create(
+            client_id=client_id, customer_id=customer_id, abonement=f"{client_id}{n:04d}", password="pw",
+            created_at=created_at, deactivation_date=active_until, active=status == contract.ACTIVE,
+            status_reason=status)
+        account.tariffs.set(tariff_ids)
+        return account.id
+
+    def change_tariffs(self, client_id, account_id, tariff_ids, at):
+        change_tariffs(m.Account.objects.get(pk=account_id), tariff_ids, at)
+
+    def login(self, client_id, account_id, device_type, device_uid=""):
+        device, _ = m.AccountDevice.objects.get_or_create(
+            account_id=account_id, play_device=m.PlayDevice.objects.get(system_name=device_type),
+            device_uid=device_uid or f"{account_id}-{device_type}")
+        return m.AccountAuthKey.objects.create(account_id=account_id, device=device,
+                                               key=secrets.token_hex(20)).key
+
+    def payment(self, client_id, customer_id, amount, currency, at, processed=True):
+        m.Payment.objects.create(client_id=client_id, customer_id=customer_id, amount=amount,
+                                 currency=currency, created_at=at, processed=processed)

@@ -1,0 +1,60 @@
+"""viewstats.testing.HostBuilder over the toy middleware's tables."""
+from datetime import datetime, timezone
+
+from viewstats import contract
+from viewstats.testing import HostBuilder
+
+from . import models as m
+
+STATUS = {contract.ACTIVE: "on", "BLOCK": "suspended", "DEBT": "suspended", "INACTIVE": "closed",
+          "WAIT": "suspended"}
+
+
+class ToyBuilder(HostBuilder):
+    def operator(self, name, time_zone="UTC"):
+        return m.Tenant.objects.create(title=name, tz=time_zone).id
+
+    def device_type(self, client_id, system_name, collection_enabled=True):
+        m.BoxKind.objects.create(tenant_id=client_id, code=system_name, label=system_name.upper(),
+                                 stats_on=collection_enabled)
+
+    def set_collection(self, client_id, system_name, enabled):
+        m.BoxKind.objects.filter(tenant_id=client_id, code=system_name).update(stats_on=enabled)
+
+    def tariff(self, client_id, name):
+        return m.Package.objects.create(tenant_id=client_id, label=name).id
+
+    def category(self, client_id, name):
+        position = m.Genre.objects.filter(tenant_id=client_id).count()
+        return m.Genre.objects.create(tenant_id=client_id, label=name, position=position).id
+
+    def channel(self, client_id, name, number, category_ids=(), enabled=True):
+        stream = m.Stream.objects.create(tenant_id=client_id, title=name, lcn=number, visible=enabled)
+        stream.genres.set(category_ids)
+        return stream.id
+
+    def programme(self, client_id, channel_id, begin, end, title):
+        return m.Broadcast.objects.create(stream_id=channel_id, starts=begin, stops=end, caption=title).id
+
+    def customer(self, client_id, created_at):
+        return None  # no customer layer
+
+    def account(self, client_id, customer_id, created_at, tariff_ids=(), active_until=None,
+                status=contract.ACTIVE):
+        sub = m.Subscriber.objects.create(tenant_id=client_id, joined_at=created_at)
+        m.StatusChange.objects.create(subscriber=sub, at=created_at, status="on")
+        if active_until is not None or status != contract.ACTIVE:
+            m.StatusChange.objects.create(subscriber=sub, at=active_until or datetime.now(timezone.utc),
+                                          status=STATUS.get(status, "closed"))
+        m.PackageChange.objects.create(subscriber=sub, at=created_at, package_ids=sorted(tariff_ids))
+        return sub.id
+
+    def change_tariffs(self, client_id, account_id, tariff_ids, at):
+        m.PackageChange.objects.create(subscriber_id=account_id, at=at, package_ids=sorted(tariff_ids))
+
+    def login(self, client_id, account_id, device_type, device_uid=""):
+        return m.Box.objects.create(subscriber_id=account_id, kind=device_type).token
+
+    def payment(self, client_id, customer_id, amount, currency, at, processed=True):
+        m.Charge.objects.create(tenant_id=client_id, subscriber_id=customer_id, cents=int(amount * 100),
+                                currency=currency, paid_at=at, settled=processed)
