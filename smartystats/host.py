@@ -10,7 +10,8 @@ from collections import defaultdict
 from contextlib import contextmanager
 from decimal import Decimal
 
-from viewstats.host import all_client_ids, client_name, clients, get_host  # noqa: F401 (re-exported)
+from viewstats.host import all_client_ids, get_host
+from viewstats.host import client_name, clients  # noqa: F401  (smartystats asks these here too)
 
 from .subscribers import Timeline, merge
 

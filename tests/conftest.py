@@ -8,7 +8,28 @@ import os
 
 import pytest
 
-from tests.factories import make_operator
+from tests.factories import HOSTS, make_operator
+
+
+def pytest_generate_tests(metafunc):
+    """A module that sets HOST_KINDS = ("reference", "toy") runs on both hosts."""
+    if "host_kind" in metafunc.fixturenames:
+        kinds = getattr(metafunc.module, "HOST_KINDS", ("reference",))
+        metafunc.parametrize("host_kind", kinds, indirect=True, scope="function")
+
+
+@pytest.fixture
+def host_kind(request, settings):
+    """Which host VIEWSTATS_HOST names for this test (tests/factories.HOSTS)."""
+    from viewstats import caching, host
+
+    kind = getattr(request, "param", "reference")
+    settings.VIEWSTATS_HOST = HOSTS[kind][0]
+    host.reset()
+    caching.clear_all()
+    yield kind
+    host.reset()
+    caching.clear_all()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,10 +63,10 @@ def _fresh_state():
 
 
 @pytest.fixture
-def operator(db):
+def operator(db, host_kind):
     return make_operator("Alpha TV")
 
 
 @pytest.fixture
-def other_operator(db):
+def other_operator(db, host_kind):
     return make_operator("Beta Net")

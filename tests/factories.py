@@ -1,62 +1,115 @@
-"""Small, explicit host data for tests (the demo has its own, larger operator)."""
-import secrets
+"""Small, explicit host data for tests (the demo has its own, larger operator).
+
+Built through a viewstats.testing.HostBuilder, so the same operator exists on
+the reference host or on the toy host (tests/toyhost), whichever
+VIEWSTATS_HOST names. On the reference host the objects are its model rows
+(tests may use their extra fields, e.g. `client.api_key`); on the toy host
+they carry `id`, `name` and, for accounts, `customer_id`.
+"""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
-from tvmiddleware import models as m
+from django.conf import settings
+
+from tests.reference_builder import ReferenceBuilder
+from tests.toyhost.builder import ToyBuilder
 
 DEVICE_TYPES = ["mag", "android_stb", "tizen_tv", "lg_webos", "ios", "android", "pc"]
+
+HOSTS = {
+    "reference": ("tvmiddleware.stats_host.ReferenceHost", ReferenceBuilder),
+    "toy": ("tests.toyhost.host.ToyHost", ToyBuilder),
+}
+
+
+def current_builder():
+    for path, builder in HOSTS.values():
+        if settings.VIEWSTATS_HOST == path:
+            return builder()
+    raise LookupError(f"no test builder for VIEWSTATS_HOST={settings.VIEWSTATS_HOST!r}")
 
 
 @dataclass
 class Operator:
-    client: m.Client
+    client: object
     tariffs: list
     categories: list
     channels: list
+    builder: object = None
     accounts: list = field(default_factory=list)
-    device_types: dict = field(default_factory=dict)
+    schedule: dict = field(default_factory=dict)  # channel id -> [programme] by begin
+    disabled: set = field(default_factory=set)    # ids of disabled channels
+    blocked: set = field(default_factory=set)     # ids of accounts blocked now
+
+    def block(self, account):
+        """The account is blocked from now on (its current status, no end date)."""
+        self.builder.block_now(self.client.id, account.id)
+        self.blocked.add(account.id)
+
+    def disable_channel(self, channel):
+        self.builder.set_channel_enabled(self.client.id, channel.id, False)
+        self.disabled.add(channel.id)
+
+    def first_programme(self, channel):
+        """The channel's earliest programme (id, channel_id, begin, end, title)."""
+        return self.schedule[channel.id][0]
 
     def login(self, account, device_type="mag", device_uid=None):
-        """An authkey for `account` on a device of `device_type` (the TVMW login)."""
-        dev, _ = m.AccountDevice.objects.get_or_create(
-            account=account, play_device=self.device_types[device_type].play_device,
-            device_uid=device_uid or f"{account.abonement}-{device_type}")
-        return m.AccountAuthKey.objects.create(account=account, device=dev,
-                                               key=secrets.token_hex(20)).key
+        """An authkey for `account` on a device of `device_type` (the middleware's login)."""
+        return self.builder.login(self.client.id, account.id, device_type,
+                                  device_uid or f"{account.id}-{device_type}")
+
+    def set_collection(self, device_type, enabled):
+        self.builder.set_collection(self.client.id, device_type, enabled)
 
 
-def play_device(system_name):
-    return m.PlayDevice.objects.get_or_create(system_name=system_name,
-                                              defaults={"name": system_name})[0]
+def _reference_rows(op):
+    from tvmiddleware import models as m
+
+    op.client = m.Client.objects.get(pk=op.client.id)
+    op.tariffs = list(m.Tariff.objects.filter(pk__in=[t.id for t in op.tariffs]).order_by("id"))
+    op.categories = list(m.ChannelCategory.objects.filter(pk__in=[c.id for c in op.categories]).order_by("id"))
+    categories = {c.id: c.category_ids for c in op.channels}
+    op.channels = list(m.Channel.objects.filter(pk__in=[c.id for c in op.channels]).order_by("id"))
+    for channel in op.channels:
+        channel.category_ids = categories[channel.id]
+    tariff_ids = {a.id: a.tariff_ids for a in op.accounts}
+    op.accounts = list(m.Account.objects.filter(pk__in=[a.id for a in op.accounts]).order_by("id"))
+    for account in op.accounts:
+        account.tariff_ids = tariff_ids[account.id]
+    return op
 
 
 def make_operator(name, channels=6, accounts=4, enabled=True, epg_day=None):
-    client = m.Client.objects.create(name=name)
-    op = Operator(client=client, tariffs=[], categories=[], channels=[])
+    b = current_builder()
+    now = datetime.now(timezone.utc)
+    client_id = b.operator(name)
     for system_name in DEVICE_TYPES:
-        op.device_types[system_name] = m.ClientPlayDevice.objects.create(
-            client=client, play_device=play_device(system_name), reports_enabled=enabled)
-    op.tariffs = [m.Tariff.objects.create(client=client, name=f"{name} {t}", price=p)
-                  for t, p in (("Basic", 5), ("Premium", 12))]
-    op.categories = [m.ChannelCategory.objects.create(client=client, name=c, sort=i)
-                     for i, c in enumerate(("News", "Kids", "Sport"))]
+        b.device_type(client_id, system_name, enabled)
+    op = Operator(client=SimpleNamespace(id=client_id, name=name), tariffs=[], categories=[],
+                  channels=[], builder=b)
+    op.tariffs = [SimpleNamespace(id=b.tariff(client_id, f"{name} {t}"), name=f"{name} {t}")
+                  for t in ("Basic", "Premium")]
+    op.categories = [SimpleNamespace(id=b.category(client_id, c), name=c) for c in ("News", "Kids", "Sport")]
     for i in range(channels):
-        ch = m.Channel.objects.create(client=client, name=f"{name} ch{i + 1}", number=i + 1, sort=i)
-        ch.categories.add(op.categories[i % len(op.categories)])
-        ch.tariffs.add(op.tariffs[0] if i < channels // 2 else op.tariffs[1])
-        op.channels.append(ch)
+        channel_name = f"{name} ch{i + 1}"
+        category_ids = (op.categories[i % len(op.categories)].id,)
+        channel_id = b.channel(client_id, channel_name, i + 1, category_ids)
+        op.channels.append(SimpleNamespace(id=channel_id, name=channel_name, number=i + 1,
+                                           category_ids=category_ids))
     for i in range(accounts):
-        customer = m.Customer.objects.create(client=client, first_name=f"c{i}")
-        acc = m.Account.objects.create(client=client, customer=customer,
-                                       abonement=f"{client.id}{i:04d}", password="pw")
-        acc.tariffs.add(op.tariffs[i % 2])
-        op.accounts.append(acc)
-    day = epg_day or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        customer_id = b.customer(client_id, now)
+        account_id = b.account(client_id, customer_id, now, [op.tariffs[i % 2].id])
+        op.accounts.append(SimpleNamespace(id=account_id, customer_id=customer_id or account_id,
+                                           tariff_ids=[op.tariffs[i % 2].id]))
+    day = epg_day or now.replace(hour=0, minute=0, second=0, microsecond=0)
     for ch in op.channels:
         for d in (-1, 0, 1):
             for h in range(0, 24, 2):
-                begin = day + timedelta(days=d, hours=h)
-                m.EpgProgramme.objects.create(channel=ch, begin=begin, end=begin + timedelta(hours=2),
-                                              title=f"{ch.name} show {d}/{h}")
-    return op
+                begin, title = day + timedelta(days=d, hours=h), f"{ch.name} show {d}/{h}"
+                programme_id = b.programme(client_id, ch.id, begin, begin + timedelta(hours=2), title)
+                op.schedule.setdefault(ch.id, []).append(SimpleNamespace(
+                    id=programme_id, channel_id=ch.id, begin=begin, end=begin + timedelta(hours=2),
+                    title=title))
+    return _reference_rows(op) if isinstance(b, ReferenceBuilder) else op

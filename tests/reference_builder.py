@@ -34,6 +34,13 @@ class ReferenceBuilder(HostBuilder):
         channel.categories.set(category_ids)
         return channel.id
 
+    def set_channel_enabled(self, client_id, channel_id, enabled):
+        m.Channel.objects.filter(client_id=client_id, pk=channel_id).update(enabled=enabled)
+
+    def block_now(self, client_id, account_id):
+        m.Account.objects.filter(client_id=client_id, pk=account_id).update(
+            active=False, status_reason=m.Account.Status.BLOCK)
+
     def programme(self, client_id, channel_id, begin, end, title):
         return m.EpgProgramme.objects.create(channel_id=channel_id, begin=begin, end=end, title=title).id
 

@@ -6,8 +6,9 @@ import pytest
 from django.test import override_settings
 from pymongo.errors import ServerSelectionTimeoutError
 
-from tvmiddleware.models import ClientPlayDevice
 from viewstats import caching, store
+
+HOST_KINDS = ("reference", "toy")  # collection works the same on any host
 
 MAG_UA = ("Mozilla/5.0 (QtEmbedded; U; Linux; C) AppleWebKit/533.3 (KHTML, like Gecko) "
           "MAG200 stbapp ver: 2 rev: 250 Safari/533.3")
@@ -134,7 +135,7 @@ class TestPush:
         assert sorted((s["device_type"], s["duration"]) for s in sessions) == [("ios", 0), ("mag", 60)]
 
     def test_pvr_push_is_archive_viewing_of_the_programme(self, client, operator):
-        prog = operator.channels[2].programmes.first()
+        prog = operator.first_programme(operator.channels[2])
         key = operator.login(operator.accounts[0])
         r = push(client, operator, key, channel_id=operator.channels[2].id, program_id=prog.id, type="pvr")
         assert r.json()["error"] == 0
@@ -155,6 +156,7 @@ class TestPush:
         ({"program_id": 999999}, "is not a programme of channel"),
     ])
     def test_bad_parameters_answer_error_1_and_store_nothing(self, client, operator, params, needle):
+        params = dict(params)  # the parametrized dict is shared by both hosts' runs
         key = operator.login(operator.accounts[0])
         body = push(client, operator, params.pop("authkey", key), **params).json()
         assert body["error"] == 1 and needle in body["error_message"]
@@ -171,8 +173,7 @@ class TestPush:
 
     def test_disabled_collection_answers_error_3(self, client, operator):
         key = operator.login(operator.accounts[0], "tizen_tv")
-        ClientPlayDevice.objects.filter(client=operator.client,
-                                        play_device__system_name="tizen_tv").update(reports_enabled=False)
+        operator.set_collection("tizen_tv", False)
         body = push(client, operator, key).json()
         assert body["error"] == 3 and "Enable statistical data collection" in body["error_message"]
         assert all_sessions() == []
@@ -252,7 +253,7 @@ class TestBatch:
     def test_bad_items_are_reported_and_good_ones_stored(self, client, operator, other_operator):
         key = operator.login(operator.accounts[0])
         t = now() - timedelta(hours=2)
-        foreign_prog = operator.channels[1].programmes.first()
+        foreign_prog = operator.first_programme(operator.channels[1])
         items = [
             interval(operator, "good-1", t),
             {"id": "no-channel", "start": iso(t), "end": iso(t + timedelta(minutes=1))},
@@ -270,7 +271,7 @@ class TestBatch:
             {"channel_id": operator.channels[0].id, "start": iso(t), "end": iso(t)},
             interval(operator, "too-long", t, minutes=25 * 60),
             interval(operator, "good-2", t, type="archive",
-                     program_id=operator.channels[0].programmes.first().id),
+                     program_id=operator.first_programme(operator.channels[0]).id),
         ]
         r = post_batch(client, key, items)
         assert r.status_code == 200
@@ -307,8 +308,7 @@ class TestBatch:
 
     def test_collection_disabled(self, client, operator):
         key = operator.login(operator.accounts[0], "lg_webos")
-        ClientPlayDevice.objects.filter(client=operator.client,
-                                        play_device__system_name="lg_webos").update(reports_enabled=False)
+        operator.set_collection("lg_webos", False)
         r = post_batch(client, key, [interval(operator, "a", now() - timedelta(hours=1))])
         assert r.status_code == 403
         assert "Enable statistical data collection" in r.json()["error"] and "lg_webos" in r.json()["error"]
@@ -317,9 +317,9 @@ class TestBatch:
     def test_checkbox_takes_effect_after_the_host_cache(self, client, operator):
         key = operator.login(operator.accounts[0], "lg_webos")
         item = interval(operator, "a", now() - timedelta(hours=1))
-        ClientPlayDevice.objects.filter(play_device__system_name="lg_webos").update(reports_enabled=False)
+        operator.set_collection("lg_webos", False)
         assert post_batch(client, key, [item]).status_code == 403
-        ClientPlayDevice.objects.filter(play_device__system_name="lg_webos").update(reports_enabled=True)
+        operator.set_collection("lg_webos", True)
         caching.clear_all()  # what VIEWSTATS_HOST_CACHE_SECONDS does on its own
         assert post_batch(client, key, [item]).json()["accepted"] == 1
 

@@ -11,6 +11,8 @@ from viewstats.mediaserver import traffic_buckets
 from viewstats.models import MediaServer
 from viewstats.reports import counters, daily
 
+HOST_KINDS = ("reference", "toy")  # the feature works the same on any host
+
 URL = "/viewstats/api/mediaserver/events"
 
 
@@ -37,7 +39,7 @@ def simulate(op, server, seed, days=3, sessions=25):
             channel = rnd.choice(op.channels)
             sid = f"sess-{seed}-{d}-{s}"
             base = {"id": sid, "media": channel.name, "ip": f"10.1.0.{s}", "proto": proto,
-                    "user_agent": "VLC/3.0.18", "token": "", "user_id": op.accounts[s % 4].abonement,
+                    "user_agent": "VLC/3.0.18", "token": "", "user_id": str(op.accounts[s % 4].id),
                     "opened_at": ms(opened), "server": "edge-1"}
             total, deltas = 0, []
 

@@ -9,6 +9,8 @@ from tests.test_reports_data import (ROW_KEYS, base_time, brute_breakdown, brute
 from viewstats.reports import breakdowns
 from viewstats.reports.filters import FilterError, parse_filters
 
+HOST_KINDS = ("reference", "toy")  # the feature works the same on any host
+
 
 def window(hours_from=6, hours_to=40):
     t0 = base_time()
@@ -56,7 +58,7 @@ def test_filters_match_brute_force(operator, seed):
         ({"channel": str(ch.id)}, lambda d: d["channel_id"] == ch.id),
         ({"category": str(operator.categories[0].id)},
          lambda d: d["channel_id"] in {c.id for c in operator.channels
-                                      if operator.categories[0] in c.categories.all()}),
+                                      if operator.categories[0].id in c.category_ids}),
         ({"device_type": "mag"}, lambda d: d["device_type"] == "mag"),
         ({"tariff": str(operator.tariffs[1].id)}, lambda d: operator.tariffs[1].id in d["tariff_ids"]),
         ({"country": "de"}, lambda d: d["country"] == "DE"),
@@ -107,7 +109,7 @@ def test_bad_filters_are_explained(operator):
 @pytest.mark.django_db
 def test_category_without_channels_matches_nothing(operator):
     make_sessions(operator, 5, n=30)
-    empty = type(operator.categories[0]).objects.create(client=operator.client, name="Empty")
+    empty_id = operator.builder.category(operator.client.id, "Empty")
     start, end = window(0, 48)
-    report = breakdowns.report(filters(operator, start, end, category=str(empty.id)), "channel")
+    report = breakdowns.report(filters(operator, start, end, category=str(empty_id)), "channel")
     assert report["rows"] == [] and report["totals"]["sessions"] == 0

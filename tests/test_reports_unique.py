@@ -10,6 +10,8 @@ from viewstats.documents import session_document
 from viewstats.reports import breakdowns, sessions
 from viewstats.reports.filters import FilterError, parse_filters
 
+HOST_KINDS = ("reference", "toy")  # the feature works the same on any host
+
 T0 = datetime.now(timezone.utc).replace(microsecond=0, second=0, minute=0) - timedelta(hours=5)
 
 

@@ -8,7 +8,6 @@ Table names follow Smarty's (`clients_client`, `tvmiddleware_*`).
 """
 import secrets
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 

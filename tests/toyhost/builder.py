@@ -33,6 +33,13 @@ class ToyBuilder(HostBuilder):
         stream.genres.set(category_ids)
         return stream.id
 
+    def set_channel_enabled(self, client_id, channel_id, enabled):
+        m.Stream.objects.filter(tenant_id=client_id, pk=channel_id).update(visible=enabled)
+
+    def block_now(self, client_id, account_id):
+        m.StatusChange.objects.create(subscriber_id=account_id, at=datetime.now(timezone.utc),
+                                      status="suspended")
+
     def programme(self, client_id, channel_id, begin, end, title):
         return m.Broadcast.objects.create(stream_id=channel_id, starts=begin, stops=end, caption=title).id
 
