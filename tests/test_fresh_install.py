@@ -27,13 +27,11 @@ Select it alone with `pytest tests/test_fresh_install.py` (or `-k fresh_install`
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 import uuid
-import warnings
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -42,19 +40,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # Importable top-level modules the installed project needs at run time
-# (install_requires and what they pull in), plus pytest for
-# viewstats.testing, which the toy host's builder uses.
+# (install_requires and what they pull in).
 RUNTIME_MODULES = ("django", "asgiref", "sqlparse", "pymongo", "bson", "mongomock_ng", "django_rq",
-                   "rq", "redis", "user_agents", "ua_parser", "maxminddb", "pytest")
+                   "rq", "redis", "user_agents", "ua_parser", "maxminddb")
 
 # Never copied: virtualenvs, VCS data, build output, caches, local databases.
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "venv", ".tox", "build", "dist", "*.egg-info", "__pycache__", "*.pyc",
     ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules", "test-output", "*.sqlite3",
     "staticfiles")
-
-# `tests.toyhost.<x>`: the toy host under its name in this repo.
-DOTTED_OLD_NAME = re.compile(r"\btests\.toyhost\.")
 
 # Environment variables of the test process that must not reach the new project.
 DROPPED_ENV = ("DJANGO_SETTINGS_MODULE", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH",
@@ -268,26 +262,11 @@ def _can_build_wheels_offline(python, env, cwd):
 
 
 def _copy_host_app(project):
-    """tests/toyhost -> <project>/toyhost, the top-level package `toyhost`.
-
-    The copy must be usable as it is (apps.py names itself by __package__).
-    Modules that still import it as `tests.toyhost` (a migration generated
-    in this repo) are pointed at `toyhost`, with a warning naming them, since
-    the new project has no `tests` package.
-    """
+    """tests/toyhost -> <project>/toyhost, the top-level package `toyhost`, unchanged."""
     target = project / "toyhost"
     shutil.copytree(ROOT / "tests" / "toyhost", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    rewritten = []
-    for path in sorted(target.rglob("*.py")):
-        text = path.read_text()
-        if DOTTED_OLD_NAME.search(text):
-            path.write_text(DOTTED_OLD_NAME.sub("toyhost.", text))
-            rewritten.append(str(path.relative_to(target)))
-    if rewritten:
-        warnings.warn(f"tests/toyhost is not copyable as is: {', '.join(rewritten)} import it as "
-                      f"`tests.toyhost` (rewritten to `toyhost` in the copy). Make those imports "
-                      f"relative (e.g. `from .. import models`) so the folder copies unchanged.",
-                      stacklevel=2)
+    stale = [str(p.relative_to(target)) for p in sorted(target.rglob("*.py")) if "tests.toyhost." in p.read_text()]
+    assert not stale, f"tests/toyhost names itself `tests.toyhost` in {stale}: use relative imports"
     return target
 
 

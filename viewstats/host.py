@@ -31,7 +31,7 @@ def get_host() -> contract.Host:
     if not path:
         raise ImproperlyConfigured(
             "VIEWSTATS_HOST is not set: name your middleware's viewstats.contract.Host "
-            "implementation, e.g. VIEWSTATS_HOST = 'tvmiddleware.stats_host.ReferenceHost'")
+            "implementation, e.g. VIEWSTATS_HOST = 'mymiddleware.stats.StatsHost'")
     return _load(path)
 
 

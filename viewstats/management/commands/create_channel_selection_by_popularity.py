@@ -10,8 +10,8 @@ Create or update a client's selection of popular channels.
 The selection holds the SELECTION_SIZE most popular enabled channels; if
 fewer channels were watched in the window, channels without viewing fill
 it up in the standard channel order. Ties go to more total viewing time,
-then more sessions, then the standard order. Apps read it with
-/tvmiddleware/api/selection/list/ and /tvmiddleware/api/selection/detail/
+then more sessions, then the standard order. The selection is saved in the
+middleware; apps read it with its selection list and detail calls
 (type 1 = generated, content_type 0 = channels).
 
 A re-run with the same criterion, days and filters updates the same

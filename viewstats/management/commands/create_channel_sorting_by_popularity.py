@@ -10,9 +10,9 @@ Create or update each client's channel sorting by popularity.
 The sorting holds every channel of the client: channels watched in the
 window first, most popular first, then the channels nobody watched in
 their standard order. Ties go to more total viewing time, then more
-sessions, then the standard order. Apps list sortings with
-/tvmiddleware/api/channel/sort/list/ and apply one with
-/tvmiddleware/api/channel/list/?channel_sort_id=ID.
+sessions, then the standard order. The sorting is saved in the middleware
+(through its host contract); apps list sortings with its channel sort list
+call and apply one with its channel list call (channel_sort_id=ID).
 
 A re-run with the same criterion, days and filters updates the same
 sorting (same id, fresh order and computed_at); other filters make another
