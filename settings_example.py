@@ -10,6 +10,10 @@ INSTALLED_APPS = [
     "smartystats",
 ]
 
+# The middleware's implementation of viewstats.contract.Host (README: "Porting to your middleware").
+VIEWSTATS_HOST = "mymiddleware.stats_host.StatsHost"
+USE_TZ = True
+
 # MongoDB holding the viewing sessions (MongoDB 5.0 or newer).
 MONGODB_HOST = "127.0.0.1"
 MONGODB_PORT = 27017

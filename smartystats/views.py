@@ -1,12 +1,11 @@
 """The "Dynamics of subscribers" page, its JSON endpoint and the index-widget choice.
 
 Thin: authorise, parse, call smartystats.dashboard. Staff users see only the
-client of their StaffMembership; superusers choose one (?client_id=); staff
-without a membership get 403. The JSON endpoint also accepts HTTP Basic
+client the host says they work for (Host.operator_of_user); superusers
+choose one (?client_id=); staff of no client get 403. The JSON endpoint also accepts HTTP Basic
 credentials so scripts can read it without a browser session.
 """
 import base64
-import json
 from datetime import date, timedelta
 
 from django.contrib import admin

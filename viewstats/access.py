@@ -1,6 +1,6 @@
 """Who is asking, and which clients' statistics they may read.
 
-Staff users belong to one client (StaffMembership) and see only it;
+Staff users belong to one client (Host.operator_of_user) and see only it;
 superusers see every client and may name one; everyone else is refused.
 Scripts authenticate with 'Authorization: Token <key>' (ApiToken).
 A client named in a request only narrows the scope: it never widens it.

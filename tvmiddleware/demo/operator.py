@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 
 from tvmiddleware import models as m
+from tvmiddleware.tariffs import change_tariffs
 
 # (system name, share of devices, collection enabled). `pc` is left off so
 # the demo shows what a device type without the checkbox gets.
@@ -44,6 +45,7 @@ class DemoOperator:
     channel_weights: list  # popularity prior of each channel (Zipf-like)
     device_types: dict = field(default_factory=dict)  # system name -> ClientPlayDevice
     accounts: list = field(default_factory=list)  # (Account, [system names of its devices])
+    tariff_changes: int = 0  # accounts whose tariff changed during the simulated days
 
 
 def build_operator(rng: random.Random, name, *, accounts, days, now):
@@ -59,7 +61,26 @@ def build_operator(rng: random.Random, name, *, accounts, days, now):
     _channels(rng, op, tariffs)
     _epg(rng, op, now - timedelta(days=days + 1), now + timedelta(days=1))
     _subscribers(rng, op, tariffs, accounts, now)
+    _tariff_changes(op, tariffs, now, days)
     return op
+
+
+def _tariff_changes(op, tariffs, now, days):
+    """About one active account in ten moves to the next tariff in the middle of the week,
+    so the statistics must credit its earlier viewing to the old tariff. A random
+    generator of its own keeps the rest of the demo's data as it was."""
+    rng = random.Random(len(op.accounts))
+    for account, _devices in op.accounts:
+        current = sorted(account.tariffs.values_list("id", flat=True))
+        base = next((t for t in tariffs[:2] if t.id in current), None)
+        if not account.active or base is None or rng.random() >= 0.1:
+            continue
+        upgrade = tariffs[tariffs.index(base) + 1]
+        at = now - timedelta(days=days / 2, hours=rng.uniform(-48, 48))
+        if account.created_at >= at:
+            continue
+        change_tariffs(account, [t for t in current if t != base.id] + [upgrade.id], at)
+        op.tariff_changes += 1
 
 
 def _channels(rng, op, tariffs):

@@ -50,7 +50,8 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
     stdout.write(f"  operator '{op.client.name}' (client {op.client.id}): {len(op.accounts)} accounts, "
                  f"{len(op.channels)} channels in {op.client.categories.count()} categories, "
                  f"{sum(len(d) for _, d in op.accounts)} devices, "
-                 f"{op.client.tariffs.count()} tariffs, EPG of {days + 2} days")
+                 f"{op.client.tariffs.count()} tariffs ({op.tariff_changes} accounts change tariff "
+                 f"mid-week), EPG of {days + 2} days")
 
     clock = SimClock(start)
     set_clock(lambda: clock.now)
