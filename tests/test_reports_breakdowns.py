@@ -113,3 +113,14 @@ def test_category_without_channels_matches_nothing(operator):
     start, end = window(0, 48)
     report = breakdowns.report(filters(operator, start, end, category=str(empty_id)), "channel")
     assert report["rows"] == [] and report["totals"]["sessions"] == 0
+
+
+@pytest.mark.django_db
+def test_account_filter_takes_the_hosts_own_ids(operator):
+    """Account ids are opaque: numbers on the reference host, strings on the toy host."""
+    docs = make_sessions(operator, 9, n=40)
+    wanted = operator.accounts[1].id
+    start, end = window(0, 48)
+    report = breakdowns.report(filters(operator, start, end, account=str(wanted)), "channel")
+    expected = [d for d in docs if d["account_id"] == wanted and start <= d["start"] < end]
+    assert expected and report["totals"]["sessions"] == len(expected)

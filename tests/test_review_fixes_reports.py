@@ -189,7 +189,7 @@ def cursor(value):
     ("daily", {"date_from": "0001-01-01"}, "date_from"),
     ("daily", {"date_from": "9999-12-30", "date_to": "9999-12-31"}, "date_to"),
     ("channel", {"channel": "99999999999999999999"}, "channel"),
-    ("sessions", {"account": "1,-99999999999999999999"}, "account"),
+    ("sessions", {"account": "1," + "9" * 129}, "account"),  # account ids are opaque, up to 128 chars
     ("sessions", {"sort": "duration", "cursor": cursor([{"$gte": 0}, "x"])}, "cursor"),
     ("sessions", {"sort": "-duration", "cursor": cursor([10, {"$ne": None}])}, "cursor"),
     ("sessions", {"sort": "start", "cursor": cursor(["2024-01-01T00:00:00+00:00", {"$gt": ""}])},

@@ -39,6 +39,19 @@ def _ints(value, name):
     return ids
 
 
+def _account_ids(value):
+    """Accounts are the host's opaque ids: "42" stands for the number 42 or the text "42"."""
+    ids = []
+    for token in _names(value):
+        if len(token) > 128:
+            raise FilterError(f"account: an id is longer than 128 characters, got {token[:20]!r}…")
+        ids.append(token)
+        if token.lstrip("-").isascii() and token.lstrip("-").isdecimal() and len(token) <= 19 \
+                and -INT64 <= int(token) < INT64:
+            ids.append(int(token))
+    return ids
+
+
 def _names(value):
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -134,7 +147,7 @@ def parse_filters(params, client_ids):
         raise FilterError(f"the range is longer than {MAX_RANGE_DAYS} days")
     f = Filters(client_ids=client_ids, start=start, end=end,
                 channel=_ints(get("channel"), "channel"), tariff=_ints(get("tariff"), "tariff"),
-                account=_ints(get("account"), "account"), server=_ints(get("server"), "server"),
+                account=_account_ids(get("account")), server=_ints(get("server"), "server"),
                 device_type=_names(get("device_type")),
                 country=[c.upper() if len(c) == 2 else c for c in _names(get("country"))],
                 source=_names(get("source")), kind=_names(get("kind")),
