@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from viewstats.admin_base import ViewOnlyAdmin
+from viewstats.outage import admin_page
 
 from . import host, views
 from .models import DailyPayments, DailyStats, Dynamics, FillState
@@ -19,7 +20,7 @@ class DynamicsAdmin(ViewOnlyAdmin):
         return _may_see(request)
 
     def changelist_view(self, request, extra_context=None):
-        return views.dynamics_page(request, self.admin_site)
+        return admin_page(views.dynamics_page)(request, self.admin_site)
 
 
 class ReadOnly(ViewOnlyAdmin):

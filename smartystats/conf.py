@@ -10,6 +10,10 @@ DEFAULTS = {
     # Hourly chart series are kept from this many days before the first run
     # onwards (daily series start at the beginning of the previous month).
     "SMARTYSTATS_HOURLY_DAYS": 3,
+    # Hourly rows (chart series by hour and max online per hour) older than
+    # this many days are deleted by the runs that fill them; daily rows stay.
+    # None keeps them all. Keep it above SMARTYSTATS_MAX_HOURLY_RANGE_DAYS.
+    "SMARTYSTATS_HOURLY_RETENTION_DAYS": 92,
     # Longest range (days) the page and the JSON endpoint serve by hour.
     "SMARTYSTATS_MAX_HOURLY_RANGE_DAYS": 7,
     # The first run's max-online backlog is swept this many days per MongoDB

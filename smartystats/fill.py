@@ -182,6 +182,7 @@ def process_max_online(client_id, fill_to):
             _mark(fs, end, FillState.DONE)
             offset += n
             hours += n
+    prune_hourly(client_id, fill_to)
     return hours
 
 
@@ -248,7 +249,28 @@ def fill_client(client_id, fill_to, series=None):
             done[name] = process_stat(client_id, STATS[name], fill_to)
         logger.info("DONE %s %s %d buckets (%dms)", client_id, name, done[name],
                     (time.monotonic() - started) * 1000)
+    prune_hourly(client_id, fill_to)
     return done
+
+
+def prune_hourly(client_id, fill_to):
+    """Delete hourly rows older than SMARTYSTATS_HOURLY_RETENTION_DAYS; return how many.
+
+    Only rows wholly before the cut go; the day rows built from them stay,
+    so the charts by day keep their whole history.
+    """
+    days = setting("SMARTYSTATS_HOURLY_RETENTION_DAYS")
+    if days is None:
+        return 0
+    cut = floor_to_day(verify_utc(fill_to)) - timedelta(days=days)
+    hourly = [s for s in STATS if s.endswith(":" + HOUR)]
+    deleted = Count.objects.filter(client_id=client_id, series__in=hourly,
+                                   end_time__lte=cut).delete()[0]
+    deleted += MaxOnline.objects.filter(client_id=client_id, frequency=MaxOnline.HOUR,
+                                        bucket_start__lt=cut).delete()[0]
+    if deleted:
+        logger.info("PRUNED %s %d hourly rows before %s", client_id, deleted, cut)
+    return deleted
 
 
 def rebuild_client(client_id, start, end, series=None):

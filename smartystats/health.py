@@ -1,4 +1,9 @@
-"""Stale-cache detection for monitoring (Zulip's check_analytics_state).
+"""Stale-cache detection for monitoring (Zulip's check_analytics_state), and the services.
+
+The services come first: MongoDB unreachable is critical (collection answers
+error 2 / 503 and nothing can be computed). The embedded engine passes here:
+`check --deploy` already refuses it for a deployment. Redis unreachable is critical when RQ is on
+or the locks must use it, else a warning (locks fall back to files, one host).
 
 A series is stale when its last successful fill is older than its schedule
 allows: hourly chart series (cache_customers_dynamic runs hourly) warn after
@@ -48,9 +53,35 @@ def _judge(client_id, series, last, now):
     return Finding(client_id, series, status, last, f"last filled {hours:.1f} h ago")
 
 
-def check(client_ids, now):
-    """Findings for every client and series; worst first."""
+def check_services():
+    """Findings for MongoDB and Redis (client_id None: they serve every client)."""
+    from viewstats import store
+
+    from . import locks
+    from .conf import setting
+
     findings = []
+    if store.is_embedded():
+        findings.append(Finding(None, "mongodb", OK, None,
+                                "embedded in-process engine (demo and tests only)"))
+    elif store.ping():
+        findings.append(Finding(None, "mongodb", OK, None, "reachable"))
+    else:
+        findings.append(Finding(None, "mongodb", CRITICAL, None, "unreachable"))
+    needed = setting("SMARTY_USE_RQ") or setting("SMARTYSTATS_LOCK_BACKEND") == "redis"
+    try:
+        locks.redis_connection().ping()
+        findings.append(Finding(None, "redis", OK, None, "reachable"))
+    except Exception as exc:  # any failure to reach it
+        findings.append(Finding(None, "redis", CRITICAL if needed else WARNING, None,
+                                f"unreachable ({type(exc).__name__})"
+                                + ("" if needed else "; locks fall back to files on this host")))
+    return findings
+
+
+def check(client_ids, now):
+    """Findings for the services, then every client and series; worst first."""
+    findings = check_services()
     states = {(f.client_id, f.series) for f in FillState.objects.filter(client_id__in=client_ids)}
     for client_id in client_ids:
         for series in [*ALL_SERIES, DAILY_SERIES]:
@@ -64,7 +95,7 @@ def check(client_ids, now):
                 .values_list("taken_at", flat=True).first())
         findings.append(_judge(client_id, SNAPSHOT, snap, now))
     order = {CRITICAL: 0, WARNING: 1, OK: 2}
-    findings.sort(key=lambda f: (order[f.status], f.client_id, f.series))
+    findings.sort(key=lambda f: (order[f.status], f.client_id is not None, f.client_id or 0, f.series))
     return findings
 
 

@@ -88,4 +88,4 @@ class TestSystemChecks:
             assert "viewstats.E002" in [m.id for m in run_checks()]
 
     def test_embedded_engine_is_flagged_for_deploy(self):
-        assert "viewstats.W001" in [m.id for m in run_checks(include_deployment_checks=True)]
+        assert "viewstats.E004" in [m.id for m in run_checks(include_deployment_checks=True)]

@@ -10,11 +10,15 @@ from .conf import setting
 
 @register(Tags.compatibility, deploy=True)
 def check_mongodb(app_configs, **kwargs):
+    # An error, not a warning: with the embedded engine every process (each
+    # WSGI worker, each cron run) has its own empty database, so a deployment
+    # would accept a resent batch twice and compute its lists from nothing.
     if store.is_embedded():
-        return [Warning("No MongoDB configured: viewing statistics go to the embedded "
-                        "in-process engine and are lost on restart.",
-                        hint="Set MONGODB_URI or MONGODB_HOST/MONGODB_PORT/MONGODB_NAME.",
-                        id="viewstats.W001")]
+        return [Error("No MongoDB configured: viewing statistics go to the embedded in-process "
+                      "engine, which is for the demo and tests only. Every process has its own "
+                      "data and nothing is kept on restart.",
+                      hint="Set MONGODB_URI (or MONGODB_HOST/MONGODB_PORT/MONGODB_NAME).",
+                      id="viewstats.E004")]
     return []
 
 
@@ -46,8 +50,8 @@ def check_settings(app_configs, **kwargs):
     if timeout < heartbeat:
         errors.append(Error("VIEWSTATS_PUSH_SESSION_TIMEOUT is shorter than VIEWSTATS_PUSH_HEARTBEAT: "
                             "every heartbeat would open a new session.", id="viewstats.E001"))
-    days = setting("VIEWSTATS_RAW_RETENTION_DAYS")
-    if days is not None and (not isinstance(days, int) or days <= 0):
-        errors.append(Error("VIEWSTATS_RAW_RETENTION_DAYS must be a positive integer or None.",
-                            id="viewstats.E002"))
+    for name in store.RETENTION_SETTING.values():
+        days = setting(name)
+        if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days <= 0):
+            errors.append(Error(f"{name} must be a positive integer or None.", id="viewstats.E002"))
     return errors

@@ -15,8 +15,17 @@ DEFAULTS = {
     "MONGODB_USERNAME": "",
     "MONGODB_PASSWORD": "",
     "MONGODB_AUTH_METHOD": "",
-    # Raw sessions older than this many days are dropped by a TTL index.
+    # How long a call waits for an unreachable MongoDB before failing (the
+    # APIs then answer 503 / error 2); a MONGODB_URI's own timeouts win.
+    "VIEWSTATS_MONGODB_TIMEOUT_MS": 5000,
+    # Raw sessions older than this many days are dropped by a TTL index
+    # (None keeps them: they are what every report is computed from).
     "VIEWSTATS_RAW_RETENTION_DAYS": None,
+    # Media-server events are only needed to rebuild their sessions and to
+    # recognise a server's resent buffer; the sessions stay. None keeps them.
+    "VIEWSTATS_MEDIA_EVENT_RETENTION_DAYS": 35,
+    # Seconds a client is told to wait (Retry-After) when MongoDB is unreachable.
+    "VIEWSTATS_RETRY_AFTER_SECONDS": 30,
     # stat/push: devices are expected to push every HEARTBEAT seconds while a
     # channel plays; a gap longer than SESSION_TIMEOUT closes the session.
     "VIEWSTATS_PUSH_HEARTBEAT": 60,

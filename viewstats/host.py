@@ -76,8 +76,14 @@ def staff_client_id(user):
 
 # --- devices -----------------------------------------------------------------------
 
-@host_cached
+# Longest authkey or media-server token looked up; anything longer is unknown.
+MAX_KEY_LENGTH = 256
+
+
+@host_cached(found_only=True)
 def login_for_authkey(authkey):
+    if not authkey or len(authkey) > MAX_KEY_LENGTH:
+        return None
     return get_host().login(authkey)
 
 
@@ -104,10 +110,16 @@ def client_device_types(client_ids):
     return sorted({d.system_name for c in client_ids for d in _device_types(c)})
 
 
-@host_cached
+@host_cached(found_only=True)
 def viewer_for_token(client_id, token, user_id):
     """Who a media-server session belongs to (see Host.media_viewer)."""
-    return get_host().media_viewer(client_id, token or None, user_id or None)
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)
+    token = token if isinstance(token, str) and len(token) <= MAX_KEY_LENGTH else None
+    user_id = user_id if isinstance(user_id, str) and len(user_id) <= MAX_KEY_LENGTH else None
+    if not token and not user_id:
+        return None
+    return get_host().media_viewer(client_id, token, user_id)
 
 
 # --- subscribers ---------------------------------------------------------------------
@@ -181,7 +193,7 @@ def channel_ids_in_categories(client_ids, category_ids):
                    if wanted.intersection(c.category_ids)})
 
 
-@host_cached
+@host_cached(found_only=True)
 def channel_for_stream(client_id, stream):
     """A media server's stream name -> channel id of this client, or None.
 

@@ -72,6 +72,9 @@ INDEXES = {
 }
 RETENTION_INDEX = "retention_ttl"
 RETENTION_FIELD = {SESSIONS: "end", MEDIA_EVENTS: "received_at"}
+# Which setting keeps each collection's raw data how long (days; None = forever).
+RETENTION_SETTING = {SESSIONS: "VIEWSTATS_RAW_RETENTION_DAYS",
+                     MEDIA_EVENTS: "VIEWSTATS_MEDIA_EVENT_RETENTION_DAYS"}
 
 _lock = threading.Lock()
 _client = None
@@ -97,16 +100,34 @@ def _new_client():
                            "which keeps nothing on disk. Set MONGODB_URI for production.")
             _embedded_warned = True
         return mongomock_ng.MongoClient(tz_aware=True)
-    options = {"tz_aware": True, "serverSelectionTimeoutMS": 5000, "connect": False,
-               "appname": "viewstats"}
-    if setting("MONGODB_URI"):
-        return pymongo.MongoClient(setting("MONGODB_URI"), **options)
+    options = {"tz_aware": True, "connect": False, "appname": "viewstats"}
+    uri = setting("MONGODB_URI")
+    # How long a call waits for an unreachable server before it fails (and
+    # the API answers 503 / error 2). The URI's own values win; ours fill in
+    # only what it leaves out, since keyword options would override it.
+    given = uri_option_names(uri) if uri else set()
+    for name, value in timeout_defaults().items():
+        if name.lower() not in given:
+            options[name] = value
+    if uri:
+        return pymongo.MongoClient(uri, **options)
     if setting("MONGODB_USERNAME"):
         options.update(username=setting("MONGODB_USERNAME"), password=setting("MONGODB_PASSWORD"),
                        authSource=setting("MONGODB_NAME"))
         if setting("MONGODB_AUTH_METHOD"):
             options["authMechanism"] = setting("MONGODB_AUTH_METHOD")
     return pymongo.MongoClient(setting("MONGODB_HOST"), int(setting("MONGODB_PORT")), **options)
+
+
+def timeout_defaults():
+    ms = int(setting("VIEWSTATS_MONGODB_TIMEOUT_MS"))
+    return {"serverSelectionTimeoutMS": ms, "connectTimeoutMS": ms}
+
+
+def uri_option_names(uri):
+    """Lower-cased names of the options in a MongoDB URI's query string."""
+    query = uri.split("?", 1)[1] if "?" in uri else ""
+    return {part.split("=", 1)[0].strip().lower() for part in query.replace(";", "&").split("&") if part}
 
 
 def get_client():
@@ -152,12 +173,12 @@ def ensure_indexes():
     """
     created = []
     db = get_db()
-    days = setting("VIEWSTATS_RAW_RETENTION_DAYS")
     for name, models in INDEXES.items():
         coll = db[name]
         created += coll.create_indexes(models)
         if name not in RETENTION_FIELD:
             continue
+        days = setting(RETENTION_SETTING[name])
         existing = coll.index_information().get(RETENTION_INDEX)
         if days:
             seconds = int(days) * 86400

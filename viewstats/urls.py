@@ -1,5 +1,6 @@
 from django.urls import path, re_path
 
+from .outage import admin_page, json_api
 from .views import collect, counters, mediaserver, reports
 
 app_name = "viewstats"
@@ -8,11 +9,11 @@ urlpatterns = [
     path("api/stat/push", collect.stat_push, name="stat-push"),
     path("api/stat/batch", collect.stat_batch, name="stat-batch"),
     path("api/mediaserver/events", mediaserver.events, name="mediaserver-events"),
-    path("api/reports/<slug:name>", reports.report_api, name="report-api"),
-    path("api/reports/<slug:name>.csv", reports.report_csv, name="report-csv"),
+    path("api/reports/<slug:name>", json_api(reports.report_api), name="report-api"),
+    path("api/reports/<slug:name>.csv", json_api(reports.report_csv), name="report-csv"),
     re_path(r"^api/stats/(?P<client>[^/]+)/(?P<metric>[a-z_]+)/(?P<year>[0-9]{4})"
             r"(?:/(?P<month>[0-9]{1,2})(?:/(?P<day>[0-9]{1,2})(?:/(?P<hour>[0-9]{1,2}))?)?)?/?$",
-            counters.stats, name="counters"),
+            json_api(counters.stats), name="counters"),
     path("reports/", reports.report_index, name="report-index"),
-    path("reports/<slug:name>/", reports.report_page, name="report-page"),
+    path("reports/<slug:name>/", admin_page(reports.report_page), name="report-page"),
 ]

@@ -4,6 +4,7 @@ The client always comes from the user (access.client_scope); a `client`
 parameter only narrows it and is refused when it names another client.
 """
 import csv
+import itertools
 import json
 from datetime import date, datetime
 
@@ -13,7 +14,7 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import access, host
+from .. import access, host, outage
 from ..reports.filters import FilterError
 from ..reports.run import REPORTS, TITLES, run, table
 
@@ -117,6 +118,9 @@ def _csv_lines(header, rows):
         yield writer.writerow([_csv_cell(v) for v in row])
 
 
+INCOMPLETE = "# INCOMPLETE: the statistics database became unreachable while this file was written\r\n"
+
+
 @require_GET
 @scoped_api
 def report_csv(request, client_ids, name):
@@ -124,7 +128,13 @@ def report_csv(request, client_ids, name):
         header, rows = table(name, request.GET, client_ids)
     except FilterError as exc:
         return json_response({"error": str(exc)}, 400)
-    response = StreamingHttpResponse(_csv_lines(header, rows), content_type="text/csv")
+    # The first row is read before the status line goes out, so an outage at
+    # the start is a 503; one later ends the file with INCOMPLETE (outage.py).
+    rows = iter(rows)
+    first = list(itertools.islice(rows, 1))
+    rows = itertools.chain(first, rows)
+    lines = outage.stream_or_mark(_csv_lines(header, rows), INCOMPLETE)
+    response = StreamingHttpResponse(lines, content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="viewstats-{name}.csv"'
     return response
 
