@@ -8,6 +8,21 @@ then rebuilt from all of its stored events and replaced in `sessions`
 (`_id = m:<client>:<server>:<session id>`, source "media_server"): the
 result does not depend on the order or number of deliveries.
 
+Every documented variant of Flussonic's play events is accepted (the 2023
+OpenAPI schema and the 2025 Go model; see tests/data/flussonic/README.md):
+    event_id  optional in every version. Without it the event is kept under
+              `<server>:<session id>/<event>/<its time in ms>` (its time is
+              the latest of utc_ms/opened_at/started_at/updated_at/closed_at),
+              so a resend is still a duplicate.
+    media     optional too; session objects name the stream `name`, which is
+              used when `media` is absent. A session none of whose events
+              names its stream is kept with channel_id and media None.
+    times     Unix seconds (the 2023 examples) or milliseconds (the 2025
+              model, possibly written as a float), told apart by magnitude.
+Events of other types (stream_*, source_*, push_*, server_*, play_* types
+not listed above ...) are not stored: the answer counts them in `ignored`
+(and per type in `ignored_events`); only malformed events are rejected.
+
 How a session is derived from its events:
     start     earliest `opened_at` (else the earliest event time)
     end       latest event time (`utc_ms`, `updated_at`, `closed_at`)
@@ -17,8 +32,8 @@ How a session is derived from its events:
               between two consecutive events is spread evenly over the
               seconds between them (the first from `start`, at 0 bytes),
               rounded so the buckets add up exactly to `bytes`
-    channel   the stream name (`media`) matched to a channel, see
-              host.channel_for_stream; unmatched streams keep
+    channel   the stream name (`media`, else `name`) matched to a channel,
+              see host.channel_for_stream; unmatched streams keep
               channel_id None and their `media` name
     account   `token` as a device authkey, else `user_id` as an abonement
     kind      "archive" for manifest types archive/timeshiftAbs/
@@ -30,7 +45,8 @@ answer's `sessions_failed`, with a 200: the events themselves are safe) is
 repaired when the server resends them or the session gets a new event.
 """
 import logging
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -44,6 +60,12 @@ from .reports import daily
 from .timeparse import parse_instant
 
 EVENTS = ("play_opened", "play_authorized", "play_started", "play_updated", "play_closed")
+TIME_FIELDS = ("utc_ms", "opened_at", "started_at", "updated_at", "closed_at")
+# What an event type of another kind looks like (stream_opened, source_closed,
+# a future play_* ...): it is counted and ignored. Anything else is rejected.
+EVENT_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
+IGNORED_TYPES_LISTED = 50  # distinct types named in `ignored_events`; `ignored` counts all
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ARCHIVE_MANIFESTS = {"archive", "timeshiftabs", "timeshiftrel", "rewind"}
 BUCKET_SECONDS = 300
 TEXT_FIELDS = ("media", "ip", "user_agent", "token", "user_id", "proto", "manifest_type",
@@ -60,11 +82,19 @@ class EventsResult:
     rejected: list = field(default_factory=list)
     sessions: int = 0
     sessions_failed: list = field(default_factory=list)
+    ignored: Counter = field(default_factory=Counter)
 
     def as_dict(self):
         return {"accepted": self.accepted, "duplicates": self.duplicates,
-                "rejected": self.rejected, "sessions_updated": self.sessions,
-                "sessions_failed": self.sessions_failed}
+                "rejected": self.rejected, "ignored": sum(self.ignored.values()),
+                "ignored_events": dict(sorted(self.ignored.items())),
+                "sessions_updated": self.sessions, "sessions_failed": self.sessions_failed}
+
+    def ignore(self, event_type):
+        if event_type in self.ignored or len(self.ignored) < IGNORED_TYPES_LISTED:
+            self.ignored[event_type] += 1
+        else:
+            self.ignored["(other)"] += 1
 
 
 def _int64(value):
@@ -94,14 +124,40 @@ def _instant(event, name, reasons):
         return None
 
 
+def ignored_type(event):
+    """The type of an event this sink does not use (stream_opened, ...), else None.
+
+    Such an event is counted and dropped: a server sends every type its
+    event sink is not told to filter out, and none of them is an error.
+    """
+    if not isinstance(event, dict):
+        return None
+    name = event.get("event")
+    if isinstance(name, str) and name not in EVENTS and EVENT_TYPE.fullmatch(name):
+        return name
+    return None
+
+
+def _epoch_ms(at):
+    return (at - EPOCH) // timedelta(milliseconds=1)
+
+
 def validate_event(event, now):
-    """Return (event_id, fields, reasons); reasons empty means valid."""
+    """Return (key, fields, reasons); reasons empty means valid.
+
+    `key` names the event among its server's events: its `event_id`, or
+    without one `<session id>/<event>/<its time in ms>`, the same whether
+    the times came in seconds or milliseconds. On rejection it is the
+    event_id as sent (None when absent or unusable).
+    """
     if not isinstance(event, dict):
         return None, None, ["event: expected a JSON object"]
     reasons = []
     event_id = event.get("event_id")
-    if isinstance(event_id, bool) or not isinstance(event_id, (int, str)) or event_id == "":
-        reasons.append("event_id: required, an integer or string")
+    if event_id is None:
+        pass  # optional in every schema version: the key is derived below
+    elif isinstance(event_id, bool) or not isinstance(event_id, (int, str)) or event_id == "":
+        reasons.append("event_id: expected an integer or a non-empty string")
         event_id = None
     elif isinstance(event_id, int) and not _int64(event_id):
         reasons.append("event_id: out of range (a 64-bit integer)")
@@ -113,7 +169,8 @@ def validate_event(event, now):
         event_id = str(event_id)[:128]
     name = event.get("event")
     if name not in EVENTS:
-        reasons.append(f"event: expected one of {', '.join(EVENTS)}, got {name!r}")
+        reasons.append(f"event: expected an event type name ({', '.join(EVENTS)}; "
+                       f"other types are ignored), got {repr(name)[:60]}")
     session_id = event.get("id")
     if not isinstance(session_id, (str, int)) or isinstance(session_id, bool) or session_id == "":
         reasons.append("id: required (the play session id)")
@@ -121,13 +178,22 @@ def validate_event(event, now):
         reasons.append("id: longer than 128 characters")
     elif isinstance(session_id, str) and not _utf8(session_id):
         reasons.append("id: not valid Unicode text")
-    if not isinstance(event.get("media"), str) or not event["media"]:
-        reasons.append("media: required (the stream name)")
-    times = {n: _instant(event, n, reasons)
-             for n in ("utc_ms", "opened_at", "started_at", "updated_at", "closed_at")}
+    media = None
+    for n in ("media", "name"):  # events name the stream `media`, session objects `name`
+        value = event.get(n)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            reasons.append(f"{n}: expected a string (the stream name)")
+        elif not _utf8(value):
+            reasons.append(f"{n}: not valid Unicode text")
+        else:
+            media = value[:512]
+        break
+    times = {n: _instant(event, n, reasons) for n in TIME_FIELDS}
     moments = [t for t in times.values() if t is not None]
     if not moments and not reasons:
-        reasons.append("utc_ms: required (or opened_at/updated_at/closed_at)")
+        reasons.append("utc_ms: required (or opened_at/started_at/updated_at/closed_at)")
     at = max(moments) if moments else None
     if at is not None:
         skew = timedelta(seconds=setting("VIEWSTATS_MAX_CLOCK_SKEW_SECONDS"))
@@ -144,14 +210,18 @@ def validate_event(event, now):
     elif size is not None and not _int64(size):
         reasons.append("bytes: out of range (a 64-bit integer)")
     reasons += [f"{n}: not valid Unicode text" for n in TEXT_FIELDS
-                if isinstance(event.get(n), str) and not _utf8(event[n])]
+                if n != "media" and isinstance(event.get(n), str) and not _utf8(event[n])]
     if reasons:
         return event_id, None, reasons
-    fields = {n: str(event[n])[:512] for n in TEXT_FIELDS if event.get(n) not in (None, "")}
+    fields = {n: str(event[n])[:512] for n in TEXT_FIELDS
+              if n != "media" and event.get(n) not in (None, "")}
+    if media is not None:
+        fields["media"] = media
     fields.update(event=name, session=str(session_id), at=whole_seconds(at),
                   opened_at=whole_seconds(times["opened_at"]) if times["opened_at"] else None,
                   bytes=size, dvr=bool(event.get("dvr")))
-    return event_id, fields, []
+    key = event_id if event_id is not None else f"{session_id}/{name}/{_epoch_ms(at)}"
+    return key, fields, []
 
 
 def ingest_events(server, events, now=None):
@@ -166,15 +236,19 @@ def ingest_events(server, events, now=None):
     result = EventsResult()
     docs, ids = [], []
     for index, event in enumerate(events):
-        event_id, fields, reasons = validate_event(event, now)
+        unused = ignored_type(event)
+        if unused is not None:
+            result.ignore(unused)
+            continue
+        key, fields, reasons = validate_event(event, now)
         if reasons:
-            result.rejected.append({"index": index, "event_id": event_id, "reasons": reasons})
+            result.rejected.append({"index": index, "event_id": key, "reasons": reasons})
             continue
         session_key = f"m:{server.client_id}:{server.pk}:{fields.pop('session')}"
-        docs.append({"_id": f"{server.pk}:{event_id}", "client_id": server.client_id,
+        docs.append({"_id": f"{server.pk}:{key}", "client_id": server.client_id,
                      "server_id": server.pk, "session_id": session_key, "received_at": now,
                      **fields})
-        ids.append(event_id)
+        ids.append(key)
     inserted, duplicates = store.insert_unordered(store.MEDIA_EVENTS, docs)
     result.accepted = len(inserted)
     result.duplicates = [ids[i] for i in duplicates]
@@ -252,8 +326,8 @@ def rebuild_session(client_id, server_id, key, now):
             points.append((e["at"], running))
     manifest = latest.get("manifest_type", "").lower()
     archive = manifest in ARCHIVE_MANIFESTS or (not manifest and any(e.get("dvr") for e in events))
-    media = latest["media"]
-    channel_id = host.channel_for_stream(client_id, media)
+    media = latest.get("media")  # None when no event of the session named its stream
+    channel_id = host.channel_for_stream(client_id, media) if media else None
     program_id = host.programme_on_air(client_id, channel_id, start) if channel_id and not archive else None
     ip, ua = latest.get("ip", ""), latest.get("user_agent", "")
     country = latest.get("country", "")
