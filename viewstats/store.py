@@ -157,8 +157,36 @@ def get_db():
     return get_client()[setting("MONGODB_NAME")]
 
 
+class _SerializedCollection:
+    """A collection of the embedded engine, one call at a time.
+
+    The embedded engine is not thread-safe: under a threaded server two
+    inserts of one `_id` can both succeed, and an aggregate can copy a
+    collection while another thread writes it. Every call on it therefore
+    holds one process-wide lock. A real MongoDB needs none: its unique `_id`
+    index is what makes a resent or concurrent write a duplicate.
+    """
+
+    def __init__(self, coll):
+        self._coll = coll
+
+    def __getattr__(self, name):
+        attr = getattr(self._coll, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with _embedded_lock:
+                return attr(*args, **kwargs)
+        return call
+
+
+_embedded_lock = threading.RLock()
+
+
 def collection(name):
-    return get_db()[name]
+    coll = get_db()[name]
+    return _SerializedCollection(coll) if is_embedded() else coll
 
 
 def sessions():
