@@ -1,5 +1,13 @@
-"""What the smartystats commands share: option parsing, the run lock, dispatch, summary."""
+"""What the smartystats commands share: option parsing, the run lock, dispatch, summary.
+
+Exit status of the cron commands (besides Django's 1 for a bad option):
+EXIT_BUSY (3) when the command's run lock is held by another run, or when any
+client was skipped because another run holds that client's lock (so its
+caches were not brought up to date by this run); EXIT_LOCK_LOST (4) when a
+lock's lease was lost while running and the run stopped.
+"""
 import json
+import sys
 import time
 from datetime import date, datetime, timezone
 
@@ -48,11 +56,24 @@ def parse_date(value, option):
         raise CommandError(f"{option}: {value!r} is not a date (expected YYYY-MM-DD)") from None
 
 
+EXIT_BUSY = 3
+EXIT_LOCK_LOST = 4
+
+
 class StatsCommand(BaseCommand):
     """A cron command: one lock per command, one job per client."""
 
     job = None          # dotted path of the per-client job function
     description = ""    # RQ job description
+    busy_clients = ()   # after a run: [(client id, why)] skipped as their lock was held
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        kwargs.setdefault("epilog", (
+            f"Exit status: 0 done (or queued on RQ); 1 a bad option; {EXIT_BUSY} another run "
+            f"holds this command's lock, or some clients were skipped because another run "
+            f"is filling them (the message names them and the holder host:pid); "
+            f"{EXIT_LOCK_LOST} a lock's lease was lost mid-run and the run stopped."))
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("--client_id", default="", metavar="IDS",
@@ -72,22 +93,36 @@ class StatsCommand(BaseCommand):
         client_ids = parse_client_ids(options["client_id"])
         kwargs = self.job_kwargs(options, now)
         name = self.__module__.rsplit(".", 1)[-1]
+        self.busy_clients = []
         try:
             with locks.hold(f"command:{name}"):
                 self.run(name, client_ids, kwargs)
         except locks.LockBusy as exc:
-            raise CommandError(f"{name} is already running ({exc}); exiting.") from None
+            raise CommandError(f"{name} is already running ({exc}); exiting.",
+                               returncode=EXIT_BUSY) from None
+        except locks.LockLost as exc:
+            raise CommandError(f"{name}: {exc}. Run it again.", returncode=EXIT_LOCK_LOST) from None
+
+    def run_from_argv(self, argv):
+        """From the shell, a run that skipped busy clients exits EXIT_BUSY.
+
+        call_command() callers get the summary (and `busy_clients`) instead of
+        an exception: the caches of the other clients were filled.
+        """
+        super().run_from_argv(argv)
+        if self.busy_clients:
+            sys.exit(EXIT_BUSY)
 
     def run(self, name, client_ids, kwargs):
         started = time.monotonic()
         total = len(client_ids)
-        busy = []
+        busy = self.busy_clients
 
         def progress(client_id, result):
             done = len(outcome_results) + 1
             outcome_results.append(client_id)
             if isinstance(result, dict) and "busy" in result:
-                busy.append(client_id)
+                busy.append((client_id, result["busy"]))
             self.stdout.write(f"[{done}/{total}] client {client_id}: "
                               f"{self.format_result(client_id, result)}")
 
@@ -105,7 +140,12 @@ class StatsCommand(BaseCommand):
             return
         summary = f"{name}: {total} client(s) done in {elapsed:.1f}s"
         if busy:
-            summary += f"; skipped (another run holds their lock): {', '.join(map(str, busy))}"
+            ids = ", ".join(str(client_id) for client_id, _ in busy)
+            summary += f"; skipped (another run holds their lock): {ids}"
             self.stdout.write(self.style.WARNING(summary))
+            self.stderr.write(
+                f"{name}: {len(busy)} client(s) skipped, their caches not updated by this run: "
+                + "; ".join(f"client {client_id}: {why}" for client_id, why in busy)
+                + f". Exit status {EXIT_BUSY}; run again when the other run has finished.")
         else:
             self.stdout.write(self.style.SUCCESS(summary))

@@ -25,10 +25,15 @@ DEFAULTS = {
     "SMARTYSTATS_LOCK_BACKEND": "auto",
     "SMARTYSTATS_LOCK_REDIS_URL": "",
     "SMARTYSTATS_LOCK_DIR": "",
-    "SMARTYSTATS_LOCK_PREFIX": "smartystats:lock:",
-    # A Redis lock expires after this many seconds so a killed run cannot
-    # block cron forever; keep it above the longest expected run.
-    "SMARTYSTATS_LOCK_TIMEOUT": 6 * 3600,
+    # Prefix of the lock keys. Empty (the default) means
+    # "<VIEWSTATS_REDIS_NAMESPACE>:smartystats:lock:", or "smartystats:lock:"
+    # without a namespace.
+    "SMARTYSTATS_LOCK_PREFIX": "",
+    # A Redis lock is a lease of this many seconds, renewed every third of it
+    # while its holder runs: a killed holder on another host frees it after
+    # this long at most (on the same host at once: its process is gone). It
+    # need not cover a whole run; keep it well above a possible process stall.
+    "SMARTYSTATS_LOCK_LEASE_SECONDS": 60,
     # Widgets a user shows on the admin index before choosing any.
     "SMARTYSTATS_DEFAULT_INDEX_WIDGETS": ["customers_active", "accounts_active", "online_peak"],
 }

@@ -15,6 +15,19 @@ def _t(value):
 
 
 def _busy(exc):
+    """A client another run is filling: reported, not filled.
+
+    Inline, the command collects these and exits 3 naming them. On an RQ
+    worker the job fails with the LockBusy instead of finishing "successfully",
+    so it shows in the worker's log and django-rq's failed jobs (requeue it once
+    the other run is done).
+    """
+    try:
+        from rq import get_current_job
+    except ImportError:  # RQ not installed: always inline
+        get_current_job = None
+    if get_current_job is not None and get_current_job() is not None:
+        raise exc
     return {"busy": str(exc)}
 
 

@@ -5,10 +5,15 @@ MONGODB_URI set, the suite runs against that server in a database of its own
 (dropped at the end), emptied between tests.
 """
 import os
+import uuid
 
 import pytest
 
 from tests.factories import HOSTS, make_operator
+
+# One name per test run (per process): Redis keys, RQ queues and lock files
+# of two runs on one machine, or on one Redis, never meet.
+RUN_NAMESPACE = f"test-{uuid.uuid4().hex[:12]}-{os.getpid()}"
 
 
 def pytest_generate_tests(metafunc):
@@ -44,6 +49,30 @@ def _mongo_test_database():
     if not store.is_embedded():
         store.get_client().drop_database(settings.MONGODB_NAME)
     store.reset()
+
+
+@pytest.fixture(scope="session")
+def _run_lock_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("locks"))
+
+
+@pytest.fixture(autouse=True)
+def _run_namespace(_run_lock_dir):
+    """Redis namespace (lock keys), RQ queue and lock directory of this run.
+
+    Tests may still override any of them (their override_settings nests inside).
+    """
+    from django.conf import settings
+    from django.test import override_settings
+
+    queues = getattr(settings, "RQ_QUEUES", {})
+    default_queue = queues.get(getattr(settings, "VIEWSTATS_RQ_QUEUE", "statistics")) or \
+        next(iter(queues.values()), {"URL": "redis://127.0.0.1:6379/0"})
+    queue = f"{RUN_NAMESPACE}-statistics"
+    with override_settings(VIEWSTATS_REDIS_NAMESPACE=RUN_NAMESPACE, VIEWSTATS_RQ_QUEUE=queue,
+                           RQ_QUEUES={**queues, queue: default_queue},
+                           SMARTYSTATS_LOCK_DIR=_run_lock_dir):
+        yield RUN_NAMESPACE
 
 
 @pytest.fixture(autouse=True)

@@ -60,6 +60,10 @@ DEFAULTS = {
     # RQ: Smarty's own switch, and the queue heavy commands go to.
     "SMARTY_USE_RQ": False,
     "VIEWSTATS_RQ_QUEUE": "statistics",
+    # Namespace of the Redis keys the suite names itself (the smartystats
+    # locks): give each middleware sharing one Redis its own. RQ keys follow
+    # the queue name, so give those middlewares their own VIEWSTATS_RQ_QUEUE too.
+    "VIEWSTATS_REDIS_NAMESPACE": "",
 }
 
 
