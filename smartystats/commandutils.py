@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone as dj_timezone
 
 from viewstats import offload
+from viewstats.command_guard import EXIT_CODES_HELP, StoreGuardMixin
 
 from . import host, locks
 
@@ -60,7 +61,7 @@ EXIT_BUSY = 3
 EXIT_LOCK_LOST = 4
 
 
-class StatsCommand(BaseCommand):
+class StatsCommand(StoreGuardMixin, BaseCommand):
     """A cron command: one lock per command, one job per client."""
 
     job = None          # dotted path of the per-client job function
@@ -72,7 +73,8 @@ class StatsCommand(BaseCommand):
             f"Exit status: 0 done (or queued on RQ); 1 a bad option; {EXIT_BUSY} another run "
             f"holds this command's lock, or some clients were skipped because another run "
             f"is filling them (the message names them and the holder host:pid); "
-            f"{EXIT_LOCK_LOST} a lock's lease was lost mid-run and the run stopped."))
+            f"{EXIT_LOCK_LOST} a lock's lease was lost mid-run and the run stopped; "
+            f"{EXIT_CODES_HELP}."))
         return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):

@@ -188,6 +188,11 @@ def test_a_lapsed_lease_nobody_took_is_taken_again(redis_locks):
 
 @pytest.mark.django_db
 def test_a_busy_client_makes_the_command_exit_3(operator, backend, capsys):
+    from viewstats import store
+
+    # From the shell, an empty embedded store is refused (command_guard): give it a session.
+    store.sessions().insert_one({"_id": "one", "client_id": operator.client.id, "account_id": None,
+                                 "start": NOW, "end": NOW, "duration": 0})
     with locks.hold(f"fill:{operator.client.id}"):
         command = load_command_class("smartystats", "cache_max_online")
         call_command(command, time=NOW.isoformat())

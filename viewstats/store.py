@@ -246,6 +246,14 @@ def insert_unordered(name, docs):
         raise StoreUnavailable(str(exc)) from exc
 
 
+def holds_sessions():
+    """Whether any client's sessions are in this database (the embedded guard's question)."""
+    from . import host
+
+    ids = host.all_client_ids()
+    return bool(ids) and sessions().find_one({"client_id": {"$in": ids}}, {"_id": 1}) is not None
+
+
 def ping():
     try:
         get_client().admin.command("ping")

@@ -6,6 +6,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
 from .. import host, offload
+from ..command_guard import EXIT_CODES_HELP, StoreGuardMixin
 from ..conf import setting
 from ..documents import utcnow
 from . import options as opts
@@ -24,7 +25,7 @@ class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Keep the paragraphs of the command's help text as written."""
 
 
-class PopularityCommand(BaseCommand):
+class PopularityCommand(StoreGuardMixin, BaseCommand):
     command_name = ""
     job = None
     many_clients = False
@@ -32,6 +33,7 @@ class PopularityCommand(BaseCommand):
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         kwargs["formatter_class"] = _HelpFormatter
+        kwargs.setdefault("epilog", f"Exit status: 0 done (or queued on RQ); 1 a bad option; {EXIT_CODES_HELP}.")
         return super().create_parser(prog_name, subcommand, **kwargs)
 
     # --- options ------------------------------------------------------------

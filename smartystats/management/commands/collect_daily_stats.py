@@ -6,6 +6,7 @@ from smartystats.commandutils import StatsCommand, parse_date
 
 
 class Command(StatsCommand):
+    reads_sessions = False  # payments and subscribers: the middleware's SQL data only
     help = """Collect one UTC day per client for the payment reports and widgets.
 
     Payments (sum and count per currency), customers who received a payment,
