@@ -7,9 +7,11 @@ from smartystats.commandutils import parse_client_ids, parse_time
 
 
 class Command(BaseCommand):
-    help = """Report stale "Dynamics of subscribers" caches, for monitoring.
+    help = """Report unreachable services and stale "Dynamics of subscribers" caches, for monitoring.
 
-    Checks every client's series: hourly chart series must be filled within
+    First MongoDB (unreachable: critical) and Redis (unreachable: critical when
+    RQ is on or the locks must use Redis, else a warning). Then every client's
+    series: hourly chart series must be filled within
     90 minutes (critical after 150), everything scheduled at least daily
     within 26 hours (critical after 50); a series never filled is a warning.
     Prints one line per problem and a summary. Exit status: 0 OK,
@@ -32,8 +34,12 @@ class Command(BaseCommand):
         else:
             for f in findings:
                 if f.status != health.OK or options["all"]:
-                    self.stdout.write(f"{f.status:8} client {f.client_id} {f.series}: {f.message}")
-            bad = sum(1 for f in findings if f.status != health.OK)
-            self.stdout.write(f"{status}: {bad} of {len(findings)} series stale")
+                    where = f"client {f.client_id} {f.series}" if f.client_id is not None else f.series
+                    self.stdout.write(f"{f.status:8} {where}: {f.message}")
+            caches = [f for f in findings if f.client_id is not None]
+            services = [f for f in findings if f.client_id is None and f.status != health.OK]
+            bad = sum(1 for f in caches if f.status != health.OK)
+            self.stdout.write(f"{status}: {bad} of {len(caches)} series stale"
+                              + (f"; {', '.join(f.series for f in services)} not OK" if services else ""))
         if status != health.OK:
             raise CommandError(f"smartystats caches {status}", returncode=1 if status == health.WARNING else 2)
