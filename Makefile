@@ -8,7 +8,7 @@ PYTHON ?= python3
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,deploy]'
 	touch $@
 
 install: $(VENV)/.installed

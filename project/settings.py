@@ -5,15 +5,54 @@ environment switches on real services:
   DATABASE=postgres            PostgreSQL on 127.0.0.1:5432 (PGHOST/PGUSER/PGDATABASE)
   MONGODB_URI=mongodb://...    a real MongoDB (>= 5.0)
   SMARTY_USE_RQ=1, REDIS_URL   enqueue heavy commands on RQ
+
+Production (docs/deployment.md) takes its secrets and addresses from the
+environment too:
+  DJANGO_SECRET_KEY            required when serving; there is no fixed fallback
+  DJANGO_ALLOWED_HOSTS         host names the site answers to, comma-separated
+  VIEWSTATS_TRUSTED_PROXIES    reverse proxies whose X-Forwarded-For is believed
+  DJANGO_CSRF_TRUSTED_ORIGINS, DJANGO_HTTPS=1   admin behind an HTTPS proxy
+The zero-setup runs (`make demo`, `make test`, bench/, DJANGO_DEBUG=1) get a
+fixed development key, the loopback names and the loopback proxy instead.
 """
 import os
+import sys
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "reference-deployment-not-secret")
+
+def _env_list(name, default):
+    """A comma-separated environment variable; `default` when it is not set at all."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
 DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
-ALLOWED_HOSTS = ["*"]
+# The runs that must work with zero setup on a developer's machine: DJANGO_DEBUG=1,
+# `manage.py demo` (make demo) and the bench/ scripts; the test suite's
+# tests/settings.py sets the same values itself. Anything else (gunicorn, cron,
+# rqworker) is treated as production.
+ZERO_SETUP = (DEBUG or sys.argv[1:2] == ["demo"]
+              or Path((sys.argv or [""])[0] or ".").resolve().parent == BASE_DIR / "bench")
+LOOPBACK = ["127.0.0.1", "::1"]
+
+# No usable fallback outside the zero-setup runs: an empty key makes Django refuse
+# anything that signs (sessions, the admin's login, password resets), and
+# deploy/gunicorn.conf.py refuses to start without DJANGO_SECRET_KEY.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or (
+    "django-insecure-zero-setup-demo-and-tests-only" if ZERO_SETUP else "")
+# e.g. DJANGO_ALLOWED_HOSTS=stats.example.com,10.0.0.5; empty answers every request 400.
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS",
+                          ["localhost", "127.0.0.1", "[::1]", "testserver"] if ZERO_SETUP else [])
+# Origins of the admin's forms when served over HTTPS by a proxy, e.g. https://stats.example.com
+CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+if os.environ.get("DJANGO_HTTPS", "0") == "1":
+    # The site is reached over HTTPS only (the proxy terminates TLS and sends
+    # X-Forwarded-Proto, which gunicorn honours from its forwarded_allow_ips).
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -84,7 +123,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MONGODB_URI = os.environ.get("MONGODB_URI", "")
 MONGODB_NAME = os.environ.get("MONGODB_NAME", "viewstats")
 VIEWSTATS_GEOIP_PATH = os.environ.get("VIEWSTATS_GEOIP_PATH", "")
-VIEWSTATS_TRUSTED_PROXIES = ["127.0.0.1", "::1"]
+# Reverse proxies whose X-Forwarded-For names the viewer (nginx on the same host:
+# VIEWSTATS_TRUSTED_PROXIES=127.0.0.1). Nothing is trusted unless named, so a
+# device cannot choose its own address; the demo sends its viewers' addresses
+# through the loopback "proxy".
+VIEWSTATS_TRUSTED_PROXIES = _env_list("VIEWSTATS_TRUSTED_PROXIES", LOOPBACK if ZERO_SETUP else [])
 
 SMARTY_USE_RQ = os.environ.get("SMARTY_USE_RQ", "0") == "1"
 RQ_QUEUES = {

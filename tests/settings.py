@@ -1,5 +1,10 @@
 """Test settings: the reference deployment plus the toy host app."""
 from project.settings import *  # noqa: F401,F403
-from project.settings import INSTALLED_APPS
+from project.settings import INSTALLED_APPS, LOOPBACK
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.toyhost"]
+
+# What project.settings gives its zero-setup runs; production takes them from the environment.
+SECRET_KEY = "django-insecure-tests-only"
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+VIEWSTATS_TRUSTED_PROXIES = LOOPBACK
