@@ -1,13 +1,21 @@
 """Peak concurrency ("max online") and "online now", from viewing sessions.
 
-Definition. Sessions are kept to the second; a session covers every second
-from `start` to `end` inclusive (a zero-length session covers its one
-second). The number online at second t is the number of distinct accounts
-(and, separately, distinct customers) with a session covering t; sessions
-with no account (unidentified media-server viewers) are not subscribers and
-are not counted. The peak of a bucket [a, b) is the maximum of that number
-over every second of the bucket, so a session crossing a bucket edge counts
-in both buckets, and a day's peak is the maximum of its hours' peaks.
+Definition. A session is online during [start, end): from its start
+instant up to, not including, its end instant, like every other figure
+(viewing time, popularity windows). A session ending at exactly 12:00:00 is
+not online at 12:00:00, so it does not count in the 12:00 hour; a session
+starting then does. A zero-length session (start == end, one push without a
+heartbeat) is never online. The number online at instant t is the number of
+distinct accounts (and, separately, distinct customers) with a session whose
+[start, end) holds t; sessions with no account (unidentified media-server
+viewers) are not subscribers and are not counted. The peak of a bucket
+[a, b) is the maximum of that number over the instants of the bucket, so a
+session crossing a bucket edge counts in both buckets, and a day's peak is
+the maximum of its hours' peaks.
+
+"Online now" is the exception that has to guess: the end of a session still
+playing is only its last heartbeat, so a session is taken as online during
+[start, end + VIEWSTATS_PUSH_SESSION_TIMEOUT) (see online_now).
 
 The sweep streams one cursor per range, sorted by start, and keeps in memory
 only the sessions open at the sweep point, so memory follows concurrency,
@@ -25,9 +33,13 @@ SECOND = timedelta(seconds=1)
 
 
 def sessions_query(client_id, start, end):
-    """Pipeline of the subscriber sessions covering some second of [start, end), by start."""
+    """Pipeline of the subscriber sessions online at some instant of [start, end), by start.
+
+    A session is online during [its start, its end): it must end after `start`
+    (one ending exactly at `start` is not online then) and start before `end`.
+    """
     return [
-        {"$match": {"client_id": client_id, "end": {"$gte": start}, "start": {"$lt": end},
+        {"$match": {"client_id": client_id, "end": {"$gt": start}, "start": {"$lt": end},
                     "account_id": {"$ne": None}}},
         {"$sort": {"start": 1}},
         {"$project": {"_id": 0, "start": 1, "end": 1, "account_id": 1, "customer_id": 1}},
@@ -66,16 +78,17 @@ class _Online:
 def sweep_peaks(sessions, boundaries):
     """Peaks per bucket [boundaries[i], boundaries[i+1]) as [(accounts, customers)].
 
-    `sessions` must be sorted by start and cover [boundaries[0], boundaries[-1]).
-    The count can only rise when a session starts, so each bucket's peak is
-    reached at its first second or at a start inside it.
+    `sessions` must be sorted by start and hold every session online in
+    [boundaries[0], boundaries[-1]) (others are skipped). A session is online
+    during [start, end). The count can only rise when a session starts, so
+    each bucket's peak is reached at its first instant or at a start inside it.
     """
     n = len(boundaries) - 1
     peaks = [[0, 0] for _ in range(n)]
     if n <= 0:
         return []
     accounts, customers = _Online(), _Online()
-    ends = []  # heap of (first second no longer covered, seq, account, customer)
+    ends = []  # heap of (end: the first instant no longer online, seq, account, customer)
     seq = 0
     bucket = 0
 
@@ -92,6 +105,8 @@ def sweep_peaks(sessions, boundaries):
 
     for s in sessions:
         at = max(s["start"], boundaries[0])
+        if s["end"] <= at:
+            continue  # never online in the range (zero-length, or ended at its start)
         while bucket < n - 1 and boundaries[bucket + 1] <= at:
             bucket += 1
             expire(boundaries[bucket])
@@ -101,7 +116,7 @@ def sweep_peaks(sessions, boundaries):
         accounts.add(acc)
         customers.add(cust)
         seq += 1
-        heapq.heappush(ends, (s["end"] + SECOND, seq, acc, cust))
+        heapq.heappush(ends, (s["end"], seq, acc, cust))
         record()
     while bucket < n - 1:
         bucket += 1
@@ -118,12 +133,17 @@ def peaks(client_id, boundaries):
 def online_now(client_id, now):
     """Distinct accounts and customers with a session still open at `now`.
 
-    Open means its last heartbeat is within VIEWSTATS_PUSH_SESSION_TIMEOUT,
-    the same rule stat/push uses to continue a session.
+    The end of a session still playing is only its last heartbeat, so a
+    session is taken as online during [start, end + timeout), timeout being
+    VIEWSTATS_PUSH_SESSION_TIMEOUT: it is online now when start <= now and
+    end > now - timeout. Half-open like every instant-based count: a session
+    whose last heartbeat is exactly `timeout` old is no longer online. A
+    zero-length session (one push so far) is online now while its push is
+    younger than the timeout.
     """
     since = now - timedelta(seconds=setting("VIEWSTATS_PUSH_SESSION_TIMEOUT"))
     pipeline = [
-        {"$match": {"client_id": client_id, "end": {"$gte": since}, "start": {"$lte": now},
+        {"$match": {"client_id": client_id, "end": {"$gt": since}, "start": {"$lte": now},
                     "account_id": {"$ne": None}}},
         {"$facet": {
             "accounts": [{"$group": {"_id": "$account_id"}}, {"$count": "n"}],
@@ -143,15 +163,21 @@ def arrivals_pipeline(client_id, since, until, filled_until):
     servers, whenever a resent backlog rebuilds it (`updated_at`). Later
     heartbeats of a push session only extend it past the filled hours (those
     trail now by the session timeout), so they are not arrivals.
+
+    A session is online during [start, end): its last day is the day of its
+    last online instant (end minus 1 ms; sessions are whole seconds), so one
+    ending exactly at midnight does not touch the next day. Sessions never
+    online (end <= start) touch no day.
     """
+    last_instant = {"$subtract": [{"$min": ["$end", filled_until]}, 1]}
     return [
         {"$match": {"client_id": client_id, "start": {"$lt": filled_until},
-                    "account_id": {"$ne": None},
+                    "account_id": {"$ne": None}, "$expr": {"$gt": ["$end", "$start"]},
                     "$or": [{"received_at": {"$gt": since, "$lte": until}},
                             {"source": "media_server", "updated_at": {"$gt": since, "$lte": until}}]}},
         {"$project": {"_id": 0,
                       "first": {"$dateTrunc": {"date": "$start", "unit": "day"}},
-                      "last": {"$dateTrunc": {"date": {"$min": ["$end", filled_until]}, "unit": "day"}}}},
+                      "last": {"$dateTrunc": {"date": last_instant, "unit": "day"}}}},
         {"$group": {"_id": {"first": "$first", "last": "$last"}}},
     ]
 

@@ -33,8 +33,11 @@ def test_day_hours_and_month_days(admin_client, operator, other_operator, seed, 
     body = admin_client.get(url).json()
     assert (body["year"], body["month"], body["day"], body["hour"]) == (day.year, day.month, day.day, None)
     assert len(body["data"]) == 24
-    expected = brute(docs, metric, lambda t: t.hour if t.date() == day else None)
-    assert {int(k): v for k, v in body["data"].items() if v} == {k: v for k, v in expected.items() if v}
+    # A day's hours are keyed by the local clock hour they start at, with its offset (UTC here).
+    assert list(body["data"]) == [f"{day.isoformat()}T{h:02d}:00:00+00:00" for h in range(24)]
+    expected = brute(docs, metric, lambda t: t.replace(minute=0, second=0).isoformat()
+                     if t.date() == day else None)
+    assert {k: v for k, v in body["data"].items() if v} == {k: v for k, v in expected.items() if v}
     body = admin_client.get(f"/viewstats/api/stats/{operator.client.id}/{metric}/{day.year}/{day.month}").json()
     expected = brute(docs, metric, lambda t: t.day if (t.year, t.month) == (day.year, day.month) else None)
     assert {int(k): v for k, v in body["data"].items() if v} == {k: v for k, v in expected.items() if v}

@@ -65,21 +65,17 @@ def bf_bucket(world, name, start, end):
 
 
 def bf_online_at(sessions, t):
-    live = [s for s in sessions if s["account_id"] is not None and s["start"] <= t <= s["end"]]
+    """Online at instant t: a session is online during [start, end), so never at its end."""
+    live = [s for s in sessions if s["account_id"] is not None and s["start"] <= t < s["end"]]
     return len({s["account_id"] for s in live}), len({s["customer_id"] for s in live})
 
 
 def bf_peak(sessions, start, end):
-    """Max over every instant where the count can change: bucket start, session starts and ends."""
-    mine = [s for s in sessions if s["start"] < end and s["end"] >= start]
-    instants = {start}
-    for s in mine:
-        for t in (s["start"], s["end"], s["end"] + timedelta(seconds=1)):
-            if start <= t < end:
-                instants.add(t)
+    """Max over every instant where the count can change: the bucket start and session starts and ends."""
+    instants = {start} | {t for s in sessions for t in (s["start"], s["end"]) if start <= t < end}
     best = (0, 0)
     for t in instants:
-        a, c = bf_online_at(mine, t)
+        a, c = bf_online_at(sessions, t)
         best = (max(best[0], a), max(best[1], c))
     return best
 
@@ -258,20 +254,22 @@ def test_sweep_edges():
     sessions = [  # one account on two devices at once counts once
         {"start": t, "end": t + 10 * s, "account_id": 1, "customer_id": 1},
         {"start": t + 2 * s, "end": t + 5 * s, "account_id": 1, "customer_id": 1},
-        # hand-over in the same second: both cover second 10
+        # hand-over at instant 10: the first is online during [0, 10), the second from 10
         {"start": t + 10 * s, "end": t + 20 * s, "account_id": 2, "customer_id": 1},
-        {"start": t + 30 * s, "end": t + 30 * s, "account_id": 3, "customer_id": 3},  # zero length
+        {"start": t + 30 * s, "end": t + 30 * s, "account_id": 3, "customer_id": 3},  # zero length: never
+        {"start": t + 35 * s, "end": t + 40 * s, "account_id": 4, "customer_id": 4},  # ends on the edge
     ]
-    assert online.sweep_peaks(sessions, [t, t + 10 * s, t + 11 * s, t + 30 * s, t + 40 * s]) == [
-        (1, 1), (2, 1), (1, 1), (1, 1)]
+    assert online.sweep_peaks(sessions, [t, t + 10 * s, t + 11 * s, t + 30 * s, t + 40 * s, t + 50 * s]) == [
+        (1, 1), (1, 1), (1, 1), (1, 1), (0, 0)]
 
 
 @pytest.mark.django_db
 def test_online_now_matches_brute_force(operator, other_operator):
     world = generate(operator.client, now=NOW, seed=21)
     generate(other_operator.client, now=NOW, seed=22)
+    # Online now: [start, end + timeout) holds NOW.
     live = [s for s in world.sessions if s["account_id"] is not None
-            and s["end"] >= NOW - timedelta(seconds=180) and s["start"] <= NOW]
+            and s["start"] <= NOW < s["end"] + timedelta(seconds=180)]
     expected = {"accounts": len({s["account_id"] for s in live}),
                 "customers": len({s["customer_id"] for s in live})}
     assert expected["accounts"] > 0

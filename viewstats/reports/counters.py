@@ -1,9 +1,25 @@
 """Per-period counters (bootic-style stats API): a period's segments.
 
-A year's segments are its months (1-12), a month's its days (1-31), a day's
-its hours (0-23, counted from local midnight) and an hour's its minutes
-(0-59), in the client's time zone (UTC for `all`). Every segment is listed,
-zero included. Metrics:
+Periods and segments are in the client's time zone (UTC for `all`), by the
+local clock, never by time elapsed since midnight:
+    a year's segments   its months, keyed "1" .. "12"
+    a month's           its days, keyed "1" .. "31"
+    a day's             its clock hours, keyed by the local time they start
+                        at with its UTC offset, "2024-11-03T01:00:00-04:00".
+                        A day has 23 of them when the clocks go forward (New
+                        York on 2024-03-10 has no 02:00: 01:00-05:00 is
+                        followed by 03:00-04:00) and 25 when they go back
+                        (2024-11-03 has 01:00-04:00 and then 01:00-05:00).
+                        Where a zone shifts by half an hour (Lord Howe), a
+                        segment may be half an hour long ("...T02:30:00+11:00").
+    an hour's           `<hour>` in the URL is the local clock hour (0-23);
+                        its segments are its clock minutes, keyed "0" .. "59".
+                        An hour the clocks skip that day is a 400. An hour
+                        the clocks repeat (01 on 2024-11-03 in New York) is
+                        answered whole, both passes, and its 120 minutes are
+                        keyed like a day's hours, "2024-11-03T01:05:00-05:00",
+                        so the two 01:05 stay apart.
+Every segment is listed, zero included. Metrics:
     sessions    sessions that started in the segment
     watch_time  seconds of those sessions
     viewers     distinct viewers among them, counted per segment (never summed)
@@ -26,8 +42,47 @@ class PeriodError(ValueError):
     pass
 
 
+def clock_segments(zone, start, end, unit):
+    """[(local start, UTC start)] of the local clock's `unit`s (seconds: 3600 or 60) in [start, end).
+
+    A segment runs while the local clock stays in one hour (or minute) at one
+    UTC offset: it ends at the next whole `unit` of the local clock or where
+    the offset changes (a daylight-saving transition), whichever comes first.
+    Transitions are found to the second by bisection; a segment holds at
+    most one.
+    """
+    out, t = [], start
+    while t < end:
+        local = t.astimezone(zone)
+        into = (local.hour * 3600 + local.minute * 60 + local.second) % unit
+        nxt = min(t + timedelta(seconds=unit - into, microseconds=-local.microsecond), end)
+        offset = local.utcoffset()
+        last = nxt - timedelta(seconds=1)
+        if last > t and last.astimezone(zone).utcoffset() != offset:
+            lo, hi = t, last  # offset(lo) is the segment's, offset(hi) is not
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + timedelta(seconds=(hi - lo).total_seconds() // 2)
+                if mid.astimezone(zone).utcoffset() == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            nxt = hi
+        out.append((local, t))
+        t = nxt
+    return out
+
+
+def _label(local):
+    return local.isoformat(timespec="seconds")
+
+
 def segments(zone, year, month=None, day=None, hour=None):
-    """[(label, start)] of the period's segments plus the period's end."""
+    """[(label, start)] of the period's segments plus the period's end.
+
+    The segments of an hour the clocks repeat are contiguous; with several
+    disjoint passes of one clock hour the gaps between them become segments
+    labelled None, counted by nobody.
+    """
     try:
         if month is None:
             starts = [(m, local_midnight(date(year, m, 1), zone)) for m in range(1, 13)]
@@ -38,13 +93,26 @@ def segments(zone, year, month=None, day=None, hour=None):
             return starts, local_midnight(date(year, month, n) + timedelta(days=1), zone)
         d0 = local_midnight(date(year, month, day), zone)
         d1 = local_midnight(date(year, month, day) + timedelta(days=1), zone)
+        hours = clock_segments(zone, d0, d1, 3600)
         if hour is None:
-            hours = int((d1 - d0).total_seconds() // 3600)
-            return [(h, d0 + timedelta(hours=h)) for h in range(hours)], d1
-        if not 0 <= hour < (d1 - d0).total_seconds() // 3600:
-            raise PeriodError(f"hour {hour} is not in that day")
-        h0 = d0 + timedelta(hours=hour)
-        return [(m, h0 + timedelta(minutes=m)) for m in range(60)], h0 + timedelta(hours=1)
+            return [(_label(local), at) for local, at in hours], d1
+        if not 0 <= hour <= 23:
+            raise PeriodError(f"hour: expected 0 to 23, got {hour}")
+        ends = [at for _, at in hours[1:]] + [d1]
+        passes = [(at, end) for (local, at), end in zip(hours, ends) if local.hour == hour]
+        if not passes:
+            raise PeriodError(f"hour {hour} is not in that day (the clocks skip it)")
+        minutes, previous_end = [], None
+        for a, b in passes:
+            if previous_end is not None and a > previous_end:
+                minutes.append((None, None, previous_end))  # a gap between two passes
+            minutes += [(local, local.minute, at) for local, at in clock_segments(zone, a, b, 60)]
+            previous_end = b
+        keys = [m for _, m, _ in minutes if m is not None]
+        repeated = len(set(keys)) < len(keys)
+        starts = [(None if local is None else _label(local) if repeated else minute, at)
+                  for local, minute, at in minutes]
+        return starts, passes[-1][1]
     except (ValueError, OverflowError) as exc:
         if isinstance(exc, PeriodError):
             raise
@@ -95,7 +163,8 @@ def counters(client_ids, metric, year, month=None, day=None, hour=None, source=N
     for r in (aggregate(stages) if stages else []):
         values[index[_utc(r["_id"])]] = r["value"]
     return {"metric": metric, "year": year, "month": month, "day": day, "hour": hour,
-            "data": {str(label): values[i] for i, (label, _) in enumerate(starts)}}
+            "data": {str(label): values[i] for i, (label, _) in enumerate(starts)
+                     if label is not None}}
 
 
 def _utc(instant):

@@ -3,7 +3,21 @@
 For each (client, day in the client's time zone) and each server, plus the
 whole client (server "all") and device sessions (server "devices"):
     connections, connections_by_protocol   sessions that started that day
-    total_view_time, avg_view_time          seconds, of those sessions
+    total_view_time                         seconds of viewing inside the day:
+                                            the sum, over every session, of
+                                            the part of its [start, end) that
+                                            lies in [local midnight, next
+                                            local midnight), so a 23:00-02:00
+                                            session gives 1 h to its first day
+                                            and 2 h to the next
+    avg_view_time                           total_view_time divided by the
+                                            number of sessions with a part in
+                                            the day (at least one second of
+                                            viewing in it, whatever day they
+                                            started), to 0.1 s; 0 without any.
+                                            Zero-length sessions have no part
+                                            in any day: they are connections
+                                            but never in the average
     traffic_bytes                           bytes sent within the day (the
                                             sessions' 5-minute traffic buckets,
                                             so a session over midnight is split)
@@ -12,16 +26,22 @@ whole client (server "all") and device sessions (server "devices"):
     peak_in_bps                             None: play-session events carry no
                                             incoming (ingest) traffic
 
+A server row exists for a day when it has a connection, viewing time or
+traffic in it (a session carried over midnight gives the next day a row
+with 0 connections and its viewing time).
+
 Figures are stored in DAILY_STATS and a day is always recomputed whole from
 the sessions and *replaces* its rows, never incremented. Media-server
-ingestion marks the days it touched (DAILY_DIRTY); reading a marked day
-recomputes it first. So a server that was cut off and resends its backlog,
-once or many times, fills the gap exactly. A day that may still receive
-device data (younger than VIEWSTATS_MAX_EVENT_AGE_DAYS) is also recomputed
-when its figures are older than VIEWSTATS_DAILY_REFRESH_SECONDS.
+ingestion marks every day a session's [start, end) touches (DAILY_DIRTY):
+a session crossing midnight marks both days, since both get part of its
+viewing time; reading a marked day recomputes it first. So a server that
+was cut off and resends its backlog, once or many times, fills the gap
+exactly. A day that may still receive device data (younger than
+VIEWSTATS_MAX_EVENT_AGE_DAYS) is also recomputed when its figures are older
+than VIEWSTATS_DAILY_REFRESH_SECONDS.
 """
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from pymongo import ReplaceOne
@@ -34,6 +54,8 @@ from .filters import check_day, local_midnight
 
 BUCKET_SECONDS = 300
 ALL, DEVICES = "all", "devices"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MS = timedelta(milliseconds=1)
 
 
 def _zone(client_id):
@@ -41,9 +63,15 @@ def _zone(client_id):
 
 
 def mark_dirty(client_id, start, end):
-    """Days [start, end] touch must be recomputed before they are read again."""
+    """Mark the days a session touches, to be recomputed before they are read again.
+
+    That is the day it starts (its connection) and every day its [start, end)
+    reaches into (its viewing time): a session crossing midnight marks both
+    days; one ending exactly at midnight has no part in the next day.
+    """
     zone = _zone(client_id)
-    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    last_instant = max(start, end - MS)
+    day, last = start.astimezone(zone).date(), last_instant.astimezone(zone).date()
     dirty = store.collection(store.DAILY_DIRTY)
     while day <= last:
         # client_id in every filter: it leads the shard key, and an upsert
@@ -58,18 +86,34 @@ def compute_day(client_id, day):
     zone = _zone(client_id)
     d0, d1 = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
     rows = defaultdict(lambda: {"connections": 0, "connections_by_protocol": {},
-                                "total_view_time": 0, "traffic_bytes": 0, "_buckets": {}})
-    for r in aggregate([
-            {"$match": {"client_id": client_id, "start": {"$gte": d0, "$lt": d1}}},
-            {"$group": {"_id": {"server": {"$ifNull": ["$server_id", DEVICES]},
-                                "protocol": "$protocol"},
-                        "n": {"$sum": 1}, "watch": {"$sum": "$duration"}}}]):
+                                "total_view_time": 0, "traffic_bytes": 0, "_buckets": {},
+                                "_view_ms": 0, "_viewed": 0})
+    d0_ms, d1_ms = (d0 - EPOCH) // MS, (d1 - EPOCH) // MS
+    # Milliseconds of the session's [start, end) inside [d0, d1), at least 0.
+    inside = {"$max": [0, {"$subtract": [{"$min": [{"$toLong": "$end"}, d1_ms]},
+                                          {"$max": [{"$toLong": "$start"}, d0_ms]}]}]}
+    # Every session that started in the day (its connection) or has viewing
+    # in it; `end >= d0` keeps a zero-length session starting at midnight.
+    for r in _aggregate([
+            {"$match": {"client_id": client_id, "end": {"$gte": d0}, "start": {"$lt": d1}}},
+            {"$project": {"_id": 0, "server": {"$ifNull": ["$server_id", DEVICES]},
+                          "protocol": "$protocol",
+                          "started": {"$cond": [{"$gte": ["$start", d0]}, 1, 0]},
+                          "inside": inside}},
+            {"$group": {"_id": {"server": "$server", "protocol": "$protocol"},
+                        "n": {"$sum": "$started"}, "inside": {"$sum": "$inside"},
+                        "viewed": {"$sum": {"$cond": [{"$gt": ["$inside", 0]}, 1, 0]}}}}]):
+        if not r["n"] and not r["viewed"]:
+            continue  # only sessions that ended exactly at midnight
+        protocol = r["_id"].get("protocol")
         for server in (str(r["_id"]["server"]), ALL):
             row = rows[server]
             row["connections"] += r["n"]
-            by = row["connections_by_protocol"]
-            by[r["_id"]["protocol"]] = by.get(r["_id"]["protocol"], 0) + r["n"]
-            row["total_view_time"] += r["watch"]
+            if r["n"]:
+                by = row["connections_by_protocol"]
+                by[protocol] = by.get(protocol, 0) + r["n"]
+            row["_view_ms"] += r["inside"]
+            row["_viewed"] += r["viewed"]
     longest = timedelta(hours=setting("VIEWSTATS_MAX_SESSION_HOURS"))
     for r in aggregate([
             {"$match": {"client_id": client_id, "start": {"$gte": d0 - longest, "$lt": d1},
@@ -88,14 +132,23 @@ def compute_day(client_id, day):
     out = {}
     for server, row in rows.items():
         buckets = row.pop("_buckets")
+        viewed = row.pop("_viewed")
+        row["total_view_time"] = row.pop("_view_ms") // 1000  # sessions are whole seconds
         peak_at = max(buckets, key=lambda t: (buckets[t], -t.timestamp())) if buckets else None
         row.update(
-            avg_view_time=round(row["total_view_time"] / row["connections"], 1)
-            if row["connections"] else 0,
+            avg_view_time=round(row["total_view_time"] / viewed, 1) if viewed else 0,
             peak_out_bps=buckets[peak_at] * 8 // BUCKET_SECONDS if peak_at else 0,
             peak_out_at=peak_at, peak_in_bps=None)
         out[server] = row
     return out
+
+
+def _aggregate(pipeline):
+    """Sessions overlapping a day: like the popularity windows, `client_end` serves
+    `end >= d0` and stops at the day, where `client_start` would reach back
+    over the whole history (the embedded engine ignores the options)."""
+    options = {} if store.is_embedded() else {"hint": "client_end", "allowDiskUse": True}
+    return store.sessions().aggregate(pipeline, **options)
 
 
 def recompute_day(client_id, day):
