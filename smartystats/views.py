@@ -96,6 +96,8 @@ def _basic_auth(request):
         username, _, password = base64.b64decode(header[6:]).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         return
+    if "\x00" in username + password:  # PostgreSQL refuses NUL in a query: nobody's name
+        return
     user = authenticate(request, username=username, password=password)
     if user is not None:
         request.user = user

@@ -89,3 +89,14 @@ class TestSystemChecks:
 
     def test_embedded_engine_is_flagged_for_deploy(self):
         assert "viewstats.E004" in [m.id for m in run_checks(include_deployment_checks=True)]
+
+
+@pytest.mark.django_db
+def test_a_device_logging_in_again_replaces_its_authkey(client, operator):
+    acc = operator.accounts[0]
+    params = creds(operator, abonement=acc.abonement, password="pw", device_uid="00:1A:79:00:00:09")
+    keys = [client.get(LOGIN, params).json()["authkey"] for _ in range(5)]
+    assert len(set(keys)) == 5
+    assert list(AccountAuthKey.objects.filter(account=acc).values_list("key", flat=True)) == [keys[-1]]
+    other = client.get(LOGIN, {**params, "device_uid": "00:1A:79:00:00:10"}).json()["authkey"]
+    assert AccountAuthKey.objects.filter(account=acc).count() == 2 and other != keys[-1]

@@ -15,7 +15,7 @@ from viewstats import caching, host, store
 def test_media_events_expire_after_the_default_and_follow_the_setting():
     store.ensure_indexes()
     ttl = store.collection(store.MEDIA_EVENTS).index_information()[store.RETENTION_INDEX]
-    assert ttl["expireAfterSeconds"] == 35 * 86400 and list(ttl["key"]) == [("received_at", 1)]
+    assert ttl["expireAfterSeconds"] == 35 * 86400 and list(ttl["key"]) == [("stored_at", 1)]
     with override_settings(VIEWSTATS_MEDIA_EVENT_RETENTION_DAYS=None):
         store.ensure_indexes()
         assert store.RETENTION_INDEX not in store.collection(store.MEDIA_EVENTS).index_information()

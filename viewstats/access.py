@@ -21,8 +21,9 @@ def request_user(request):
     """The session user, or the owner of the API token in the header."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header[:6].lower() == "token ":
-        token = (ApiToken.objects.select_related("user")
-                 .filter(key=header[6:].strip(), user__is_active=True).first())
+        key = host.lookup_key(header[6:].strip())
+        token = key and (ApiToken.objects.select_related("user")
+                         .filter(key=key, user__is_active=True).first())
         if token is None:
             raise NotAuthenticated("unknown API token")
         return token.user

@@ -46,10 +46,15 @@ class BatchResult:
 
 
 INT64_MAX = 2 ** 63 - 1
-_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_INTEGER = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only: str.isdigit() takes "²"
 
 
-def _int_field(item, name, reasons, required=False, minimum=None, maximum=INT64_MAX):
+def _int_field(item, name, reasons, required=False, minimum=0, maximum=INT64_MAX):
+    """An integer (or a string of ASCII digits) within [minimum, maximum].
+
+    Every integer field is an id or an offset, so 0..2^63-1 by default: a
+    negative one is meaningless, a bigger one does not fit in BSON or SQL.
+    """
     value = item.get(name)
     if value is None:
         if required:
@@ -60,7 +65,7 @@ def _int_field(item, name, reasons, required=False, minimum=None, maximum=INT64_
     if isinstance(value, bool) or not isinstance(value, int):
         reasons.append(f"{name}: expected an integer, got {value!r}"[:200])
         return None
-    if minimum is not None and value < minimum:
+    if value < minimum:
         reasons.append(f"{name}: must be >= {minimum}")
         return None
     if value > maximum:
@@ -116,7 +121,7 @@ def validate_item(item, login, now):
     kind = item.get("type", "live")
     kind = KIND_ALIASES.get(kind) if isinstance(kind, str) else None
     if kind is None:
-        reasons.append(f"type: expected live or archive, got {item.get('type')!r}")
+        reasons.append(f"type: expected live or archive, got {item.get('type')!r}"[:200])
     start = _instant(item, "start", reasons)
     end = _instant(item, "end", reasons)
     if start and end:
@@ -135,9 +140,9 @@ def validate_item(item, login, now):
             reasons.append(f"program_id: {program_id} is not a programme of channel {channel_id}")
     if kind == "archive" and program_id is None and not any(r.startswith("program_id") for r in reasons):
         reasons.append("program_id: required for archive viewing")
-    timeshift = _int_field(item, "timeshift_offset", reasons, minimum=0,
+    timeshift = _int_field(item, "timeshift_offset", reasons,
                            maximum=setting("VIEWSTATS_MAX_TIMESHIFT_HOURS")) or 0
-    archive_offset = _int_field(item, "archive_offset", reasons, minimum=0, maximum=INT64_MAX)
+    archive_offset = _int_field(item, "archive_offset", reasons)
     if reasons:
         return item_id, None, reasons
     if program_id is None and kind == "live":

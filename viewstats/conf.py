@@ -44,6 +44,15 @@ DEFAULTS = {
     # Enrichment.
     "VIEWSTATS_GEOIP_PATH": "",
     "VIEWSTATS_TRUSTED_PROXIES": [],
+    # Device classification of a never-seen User-Agent. "deferred": the
+    # request gets our fast rules' answer at once and the device database
+    # fills the session shortly after, in a background thread of the same
+    # process; "external": the same, but only `manage.py
+    # viewstats_reclassify_devices --pending` (cron, every minute) fills;
+    # "inline": the request waits for the full answer (10-40 ms per new string).
+    "VIEWSTATS_UA_CLASSIFY": "deferred",
+    # Distinct (User-Agent, X-User-Agent) pairs kept in each process.
+    "VIEWSTATS_UA_LOCAL_CACHE_SIZE": 20000,
     # How long host lookups (authkeys, the collection checkbox, channel lists)
     # are cached per process. The checkbox takes effect within this time.
     "VIEWSTATS_HOST_CACHE_SECONDS": 30,

@@ -80,9 +80,20 @@ def staff_client_id(user):
 MAX_KEY_LENGTH = 256
 
 
+def lookup_key(value):
+    """`value` if a request-supplied key may be looked up at all, else None.
+
+    A key is text of 1 to MAX_KEY_LENGTH characters without NUL: longer ones
+    are nobody's, and PostgreSQL refuses NUL in a query (a 500, not "unknown").
+    """
+    if isinstance(value, str) and 0 < len(value) <= MAX_KEY_LENGTH and "\x00" not in value:
+        return value
+    return None
+
+
 @host_cached(found_only=True)
 def login_for_authkey(authkey):
-    if not authkey or len(authkey) > MAX_KEY_LENGTH:
+    if lookup_key(authkey) is None:
         return None
     return get_host().login(authkey)
 
@@ -115,8 +126,7 @@ def viewer_for_token(client_id, token, user_id):
     """Who a media-server session belongs to (see Host.media_viewer)."""
     if isinstance(user_id, int) and not isinstance(user_id, bool):
         user_id = str(user_id)
-    token = token if isinstance(token, str) and len(token) <= MAX_KEY_LENGTH else None
-    user_id = user_id if isinstance(user_id, str) and len(user_id) <= MAX_KEY_LENGTH else None
+    token, user_id = lookup_key(token), lookup_key(user_id)
     if not token and not user_id:
         return None
     return get_host().media_viewer(client_id, token, user_id)

@@ -52,10 +52,10 @@ from datetime import datetime, timedelta, timezone
 
 from pymongo.errors import DuplicateKeyError, PyMongoError, WriteError
 
-from . import host, store
+from . import host, origin, store
 from .conf import setting
 from .documents import session_document, utcnow, whole_seconds
-from .enrich import devices, geo
+from .enrich import geo
 from .reports import daily
 from .timeparse import parse_instant
 
@@ -69,7 +69,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ARCHIVE_MANIFESTS = {"archive", "timeshiftabs", "timeshiftrel", "rewind"}
 BUCKET_SECONDS = 300
 TEXT_FIELDS = ("media", "ip", "user_agent", "token", "user_id", "proto", "manifest_type",
-               "server", "country", "referer")
+               "server", "country", "referer", "x_user_agent")
 INT64 = 2 ** 63  # BSON integers are signed 64-bit: a bigger one fails the whole insert
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,24 @@ def ignored_type(event):
     if isinstance(name, str) and name not in EVENTS and EVENT_TYPE.fullmatch(name):
         return name
     return None
+
+
+def _x_user_agent(event):
+    """The player's X-User-Agent when the event carries it.
+
+    Flussonic's play events have no such field; a sink in front of it, or a
+    server configured to pass request headers, may add `x_user_agent` or a
+    `headers` object (Infomir MAG boxes name their real model only there).
+    """
+    value = event.get("x_user_agent")
+    if value is None:
+        headers = event.get("headers")
+        if isinstance(headers, dict):
+            for name, header in headers.items():
+                if isinstance(name, str) and name.lower() in ("x-user-agent", "x_user_agent"):
+                    value = header
+                    break
+    return value if isinstance(value, str) and value else None
 
 
 def _epoch_ms(at):
@@ -209,6 +227,9 @@ def validate_event(event, now):
         reasons.append("bytes: expected a non-negative integer")
     elif size is not None and not _int64(size):
         reasons.append("bytes: out of range (a 64-bit integer)")
+    xua = _x_user_agent(event)
+    if xua is not None:
+        event = {**event, "x_user_agent": xua}
     reasons += [f"{n}: not valid Unicode text" for n in TEXT_FIELDS
                 if n != "media" and isinstance(event.get(n), str) and not _utf8(event[n])]
     if reasons:
@@ -247,7 +268,9 @@ def ingest_events(server, events, now=None):
         session_key = f"m:{server.client_id}:{server.pk}:{fields.pop('session')}"
         docs.append({"_id": f"{server.pk}:{key}", "client_id": server.client_id,
                      "server_id": server.pk, "session_id": session_key, "received_at": now,
-                     **fields})
+                     # By the wall clock, as the retention TTL counts (the server's
+                     # clock can be a simulation's, as in the demo).
+                     "stored_at": datetime.now(timezone.utc), **fields})
         ids.append(key)
     inserted, duplicates = store.insert_unordered(store.MEDIA_EVENTS, docs)
     result.accepted = len(inserted)
@@ -329,7 +352,7 @@ def rebuild_session(client_id, server_id, key, now):
     media = latest.get("media")  # None when no event of the session named its stream
     channel_id = host.channel_for_stream(client_id, media) if media else None
     program_id = host.programme_on_air(client_id, channel_id, start) if channel_id and not archive else None
-    ip, ua = latest.get("ip", ""), latest.get("user_agent", "")
+    ip, ua, xua = latest.get("ip", ""), latest.get("user_agent", ""), latest.get("x_user_agent", "")
     country = latest.get("country", "")
     country = country.upper() if len(country) == 2 else geo.country_for_ip(ip)
     doc = session_document(
@@ -337,7 +360,7 @@ def rebuild_session(client_id, server_id, key, now):
         protocol=latest.get("proto", "unknown").lower(), start=start, end=end,
         channel_id=channel_id, program_id=program_id, kind="archive" if archive else "live",
         received_at=min(e["received_at"] for e in events),
-        ip=ip or None, user_agent=ua, x_user_agent=None, ua=devices.classify(ua).as_dict(),
+        ip=ip or None, user_agent=ua, x_user_agent=xua or None, **origin.device_fields(ua, xua),
         country=country, server_id=server_id, media=media, token=latest.get("token"),
         user_id=latest.get("user_id"), bytes=running, traffic=traffic_buckets(start, points),
         closed=any(e["event"] == "play_closed" for e in events), n_events=len(events))

@@ -1,13 +1,16 @@
 """Where a request came from: client IP, User-Agent, and what they tell us.
 
 The device class and country are derived once per request and stamped on
-every session the request stores.
+every session the request stores. The device fields come from the shared
+User-Agent cache (enrich/uacache.py): a string seen before costs a dict
+lookup; a never-seen one gets our fast rules' answer at once and, when the
+device database is needed, `ua_pending` until the filler completes it.
 """
 import ipaddress
 from dataclasses import dataclass, field
 
 from .conf import setting
-from .enrich import devices, geo
+from .enrich import geo, uacache
 
 
 @dataclass(frozen=True)
@@ -17,11 +20,18 @@ class Origin:
     x_user_agent: str = ""
     device: dict = field(default_factory=dict)
     country: str = geo.UNKNOWN
+    ua_hash: str = ""
+    ua_pending: bool = False
 
     def as_fields(self):
-        return {"ip": self.ip or None, "user_agent": self.user_agent,
-                "x_user_agent": self.x_user_agent or None,
-                "ua": self.device, "country": self.country}
+        fields = {"ip": self.ip or None, "user_agent": self.user_agent,
+                  "x_user_agent": self.x_user_agent or None,
+                  "ua": dict(self.device), "country": self.country}
+        if self.ua_hash:
+            fields["ua_hash"] = self.ua_hash
+        if self.ua_pending:
+            fields["ua_pending"] = True
+        return fields
 
 
 def _trusted(addr):
@@ -48,11 +58,16 @@ def client_ip(meta):
         return ""
 
 
+def device_fields(user_agent, x_user_agent=None):
+    """The session fields for a header pair: ua, ua_hash and ua_pending while provisional."""
+    return uacache.session_fields(user_agent, x_user_agent or None)
+
+
 def from_request(request):
     meta = request.META
     ua = meta.get("HTTP_USER_AGENT", "")[:512]
     xua = meta.get("HTTP_X_USER_AGENT", "")[:256]
     ip = client_ip(meta)
-    return Origin(ip=ip, user_agent=ua, x_user_agent=xua,
-                  device=devices.classify(ua, xua or None).as_dict(),
-                  country=geo.country_for_ip(ip))
+    entry = uacache.lookup(ua, xua or None)
+    return Origin(ip=ip, user_agent=ua, x_user_agent=xua, device=entry.ua,
+                  country=geo.country_for_ip(ip), ua_hash=entry.key, ua_pending=entry.pending)

@@ -48,19 +48,21 @@ class PushParams:
     previous_channel_id: int | None
 
 
-INT64_MAX = 2 ** 63 - 1
+INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1  # what BSON stores
+_INTEGER = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only: str.isdigit() takes "²"
 
 
-def _number(query, name, required=False, minimum=None, maximum=INT64_MAX):
+def _number(query, name, required=False, minimum=0, maximum=INT64_MAX):
+    """An integer parameter within [minimum, maximum]; both bounds always apply."""
     raw = query.get(name, "")
     if raw == "":
         if required:
             raise PushError(BAD_PARAMETER, f"{name} is required")
         return None
-    if not re.fullmatch(r"-?[0-9]{1,19}", raw):
+    if not _INTEGER.fullmatch(raw):
         raise PushError(BAD_PARAMETER, f"{name} must be a number, got {raw[:40]!r}")
     value = int(raw)
-    if minimum is not None and value < minimum:
+    if value < minimum:
         raise PushError(BAD_PARAMETER, f"{name} must be >= {minimum}")
     if value > maximum:
         raise PushError(BAD_PARAMETER, f"{name} must be <= {maximum}")
@@ -68,15 +70,19 @@ def _number(query, name, required=False, minimum=None, maximum=INT64_MAX):
 
 
 def parse_params(query):
-    """Validate the push query string; raise PushError(1, ...) naming the parameter."""
+    """Validate the push query string; raise PushError(1, ...) naming the parameter.
+
+    Ids are 0..2^63-1; `channel_session` is any 64-bit integer (devices
+    number their viewings as they like, some with signed counters).
+    """
     kind = TYPES.get(query.get("type", "") or "live")
     if kind is None:
-        raise PushError(BAD_PARAMETER, f"type must be live or pvr, got {query.get('type')!r}")
+        raise PushError(BAD_PARAMETER, f"type must be live or pvr, got {str(query.get('type'))[:40]!r}")
     return PushParams(
         channel_id=_number(query, "channel_id", required=True),
-        channel_session=_number(query, "channel_session", required=True),
+        channel_session=_number(query, "channel_session", required=True, minimum=INT64_MIN),
         program_id=_number(query, "program_id"),
-        timeshift_offset=_number(query, "timeshift_offset", minimum=0,
+        timeshift_offset=_number(query, "timeshift_offset",
                                  maximum=setting("VIEWSTATS_MAX_TIMESHIFT_HOURS")) or 0,
         kind=kind,
         previous_channel_id=_number(query, "previous_channel_id"),

@@ -27,6 +27,10 @@ MEDIA_EVENTS = "media_events"
 PUSH_STATE = "push_state"
 DAILY_STATS = "daily_stats"
 DAILY_DIRTY = "daily_dirty"
+# Device classes of User-Agent strings, shared by every process of a
+# deployment (viewstats/enrich/uacache.py): one document per
+# (User-Agent, X-User-Agent) hash, plus the reclassification checkpoints.
+UA_CACHE = "ua_cache"
 
 # Declared indexes per collection. `client_id` leads every one so that each
 # query stays on one tenant's chunk range once the collection is sharded on
@@ -69,9 +73,13 @@ INDEXES = {
     MEDIA_EVENTS: [
         IndexModel([("client_id", ASCENDING), ("session_id", ASCENDING)], name="client_session"),
     ],
+    # Strings waiting for their full classification, oldest first.
+    UA_CACHE: [
+        IndexModel([("state", ASCENDING), ("first_seen", ASCENDING)], name="state_first_seen"),
+    ],
 }
 RETENTION_INDEX = "retention_ttl"
-RETENTION_FIELD = {SESSIONS: "end", MEDIA_EVENTS: "received_at"}
+RETENTION_FIELD = {SESSIONS: "end", MEDIA_EVENTS: "stored_at"}
 # Which setting keeps each collection's raw data how long (days; None = forever).
 RETENTION_SETTING = {SESSIONS: "VIEWSTATS_RAW_RETENTION_DAYS",
                      MEDIA_EVENTS: "VIEWSTATS_MEDIA_EVENT_RETENTION_DAYS"}
@@ -210,7 +218,9 @@ def ensure_indexes():
         existing = coll.index_information().get(RETENTION_INDEX)
         if days:
             seconds = int(days) * 86400
-            if existing and existing.get("expireAfterSeconds") != seconds:
+            key = [(RETENTION_FIELD[name], ASCENDING)]
+            if existing and (existing.get("expireAfterSeconds") != seconds
+                             or [tuple(k) for k in existing.get("key", [])] != key):
                 coll.drop_index(RETENTION_INDEX)
                 existing = None
             if not existing:
@@ -262,3 +272,95 @@ def ping():
         return False
     except Exception:  # the embedded engine has no admin database
         return is_embedded()
+
+
+# ------------------------------------------------------------ shared UA cache
+# Small helpers for viewstats/enrich/uacache.py and enrich/reclassify.py.
+
+def ua_cache_get(key):
+    return collection(UA_CACHE).find_one({"_id": key})
+
+
+def ua_cache_done(key, ua, version, user_agent, x_user_agent, now):
+    """Store a string's full classification (`ua` as sessions carry it)."""
+    collection(UA_CACHE).update_one(
+        {"_id": key},
+        {"$set": {"ua": ua, "version": version, "state": "done", "done_at": now},
+         "$setOnInsert": {"user_agent": user_agent, "x_user_agent": x_user_agent, "first_seen": now},
+         "$unset": {"claimed_at": "", "claimed_by": ""}},
+        upsert=True)
+
+
+def ua_cache_pending(key, user_agent, x_user_agent, now):
+    """Record a never-seen string whose full classification is still to come."""
+    collection(UA_CACHE).update_one(
+        {"_id": key},
+        {"$setOnInsert": {"user_agent": user_agent, "x_user_agent": x_user_agent, "state": "pending",
+                          "first_seen": now}},
+        upsert=True)
+
+
+def ua_cache_waiting(limit):
+    """Pending strings, oldest first."""
+    return list(collection(UA_CACHE).find({"state": "pending"}).sort("first_seen", ASCENDING).limit(limit))
+
+
+def ua_cache_claim(key, owner, now, stale_before):
+    """Take a pending string for classification unless another worker holds it."""
+    return collection(UA_CACHE).find_one_and_update(
+        {"_id": key, "state": "pending",
+         "$or": [{"claimed_at": {"$exists": False}}, {"claimed_at": {"$lt": stale_before}}]},
+        {"$set": {"claimed_at": now, "claimed_by": owner}})
+
+
+def ua_fill_sessions(client_id, since, key, ua):
+    """Give a client's sessions received since `since` that wait for `key` their device fields."""
+    result = sessions().update_many(
+        {"client_id": client_id, "received_at": {"$gte": since}, "ua_hash": key, "ua_pending": True},
+        {"$set": {"ua": ua}, "$unset": {"ua_pending": ""}})
+    return result.modified_count
+
+
+def ua_pending_sessions(client_id, since, limit):
+    """A client's sessions received since `since` still waiting for their device fields."""
+    return list(sessions().find(
+        {"client_id": client_id, "received_at": {"$gte": since}, "ua_pending": True},
+        {"_id": 1, "ua_hash": 1, "user_agent": 1, "x_user_agent": 1}).limit(limit))
+
+
+def ua_session_batch(client_id, after_id, limit, pending_only=False):
+    """The next `limit` sessions of a client after `after_id`, by _id (reclassification)."""
+    query = {"client_id": client_id}
+    if after_id is not None:
+        query["_id"] = {"$gt": after_id}
+    if pending_only:
+        query["ua_pending"] = True
+    return list(sessions().find(query, {"_id": 1, "user_agent": 1, "x_user_agent": 1, "ua": 1, "ua_hash": 1})
+                .sort("_id", ASCENDING).limit(limit))
+
+
+def ua_set_sessions(client_id, updates):
+    """Apply (session _id, fields) device updates in one unordered bulk write."""
+    if not updates:
+        return 0
+    ops = [pymongo.UpdateOne({"client_id": client_id, "_id": _id}, {"$set": fields, "$unset": {"ua_pending": ""}})
+           for _id, fields in updates]
+    return sessions().bulk_write(ops, ordered=False).modified_count
+
+
+def ua_client_ids():
+    """The clients that have sessions (a DISTINCT_SCAN of the client_id-prefixed indexes)."""
+    return [c for c in sessions().distinct("client_id") if c is not None]
+
+
+def ua_checkpoint(name):
+    return collection(UA_CACHE).find_one({"_id": f"checkpoint:{name}"})
+
+
+def ua_save_checkpoint(name, fields):
+    collection(UA_CACHE).update_one({"_id": f"checkpoint:{name}"},
+                                    {"$set": {**fields, "state": "checkpoint"}}, upsert=True)
+
+
+def ua_drop_checkpoint(name):
+    collection(UA_CACHE).delete_one({"_id": f"checkpoint:{name}"})

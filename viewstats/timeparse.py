@@ -15,20 +15,26 @@ def parse_instant(value):
     if isinstance(value, bool):
         raise ValueError("expected a timestamp, got a boolean")
     if isinstance(value, (int, float)):
-        seconds = value / 1000 if abs(value) >= _MS_THRESHOLD else value
         try:
+            seconds = value / 1000 if abs(value) >= _MS_THRESHOLD else value
             return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            raise ValueError(f"timestamp {value!r} is out of range") from None
+        except (OverflowError, OSError, ValueError):  # 10**400 / 1000 overflows a float too
+            raise ValueError(f"timestamp {_short(value)} is out of range") from None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"{value!r} is not an ISO 8601 timestamp") from None
+            raise ValueError(f"{_short(value)} is not an ISO 8601 timestamp") from None
         if parsed.tzinfo is None:
-            raise ValueError(f"{value!r} has no UTC offset")
+            raise ValueError(f"{_short(value)} has no UTC offset")
         try:
             return parsed.astimezone(timezone.utc)
         except OverflowError:
-            raise ValueError(f"{value!r} is out of range") from None
+            raise ValueError(f"{_short(value)} is out of range") from None
     raise ValueError(f"expected a timestamp, got {type(value).__name__}")
+
+
+def _short(value, limit=60):
+    """repr() of a device's value, cut short: it ends up in an answer."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,30 +1,59 @@
 """Device class from the User-Agent (and Infomir's X-User-Agent) header.
 
-Set-top boxes, TV sets and IPTV players are what this middleware serves, and
-the general-purpose parser (`user_agents`) knows few of them, so our own
-ordered rules run first:
+A layered classifier (each layer in its own small module):
 
-* HARDWARE rules name the box / TV / stick.  They also run on X-User-Agent,
-  and a model found there wins (MAG boxes all say MAG200 in User-Agent).
-* APP rules name the player.  When no hardware rule matched, the device is a
-  `player_app`; otherwise the hardware decides the type and the app is kept.
+1. Our fast rules (`uarules`): the families this middleware serves and knows
+   for sure (Infomir MAG with the model from X-User-Agent, Enigma2, Dune HD,
+   Formuler, Amino, TVIP, Eltex, Apple TV, Roku, Fire TV, Chromecast, Tizen,
+   webOS, NetCast, VIDAA, NETTV, HbbTV, KreaTV, OpenTV, the "(Vendor, Model,
+   wired)" suffix...), the players and media libraries (Kodi, TiviMate, OTT
+   Navigator, VLC, ExoPlayer, Lavf, stagefright...), the servers that
+   re-serve streams (xTeVe, Threadfin, Tvheadend, Jellyfin, Plex, Emby...) and
+   bots. A rule takes the brand and model from the string, never from the
+   platform alone.
+2. A maintained device database (`uadb`): Matomo's Device Detector
+   (`device-detector`), else `user-agents`, for the brand, model and broad
+   class of everything else. A model a layer found is never dropped: the
+   rules' model wins, the database's fills in.
+3. Our split of TV-side devices into stb / tv_stick / smarttv (`tvsplit`,
+   which documents where each rule comes from).
 
-Whatever neither table knows goes to `user_agents.parse`.
+The app is kept apart from the hardware: `type` is the hardware (stb,
+tv_stick, smarttv, mobile, tablet, desktop), `app` the player. `player_app`
+is a player or media library on hardware the string does not tell;
+`restreamer` a server that fetches streams to re-serve them.
+
+`classify` is the full answer (the database costs 10-40 ms per new string
+with Device Detector) behind a bounded in-process cache; `quick` answers in
+under a millisecond without the database and says whether that answer is
+complete. `uacache` puts the shared MongoDB cache in front of both and defers
+the slow cases out of the request.
 """
-import re
+import hashlib
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-import user_agents
+from . import names, tvsplit, uadb, uarules
 
 STB, SMARTTV, TV_STICK = "stb", "smarttv", "tv_stick"
 MOBILE, TABLET, DESKTOP = "mobile", "tablet", "desktop"
 PLAYER_APP, BOT, OTHER = "player_app", "bot", "other"
-TYPES = (STB, SMARTTV, TV_STICK, MOBILE, TABLET, DESKTOP, PLAYER_APP, BOT, OTHER)
+RESTREAMER = "restreamer"
+TYPES = (STB, SMARTTV, TV_STICK, MOBILE, TABLET, DESKTOP, PLAYER_APP, BOT, OTHER, RESTREAMER)
+TV_SIDE = (STB, SMARTTV, TV_STICK)
 
 # Long enough for any real User-Agent; keeps junk headers from bloating the cache.
 MAX_UA_LENGTH = 1024
 CACHE_SIZE = 4096
+# Bumped whenever the rules change what they answer: stored sessions and the
+# shared cache compare it to know what to reclassify.
+RULES_VERSION = 2
+
+# Apps made for the TV screen: on an Android model the database does not know,
+# they run on a TV-side device (TiviMate and OTT Navigator are Android TV apps).
+_TV_APPS = ("TiviMate", "OTT Navigator", "Perfect Player", "Televizo", "Sparkle TV", "MYTVOnline",
+            "Kodi", "XBMC", "Smart IPTV", "SS IPTV", "XCIPTV", "IPTV Smarters", "Lazy IPTV", "ProgTV",
+            "SmartTube", "GSE IPTV", "OttPlayer")
 
 
 @dataclass(frozen=True)
@@ -39,223 +68,126 @@ class DeviceInfo:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class _Rule:
-    pattern: re.Pattern
-    type: object            # a type name, or a callable(model) -> type name
-    brand: str = ""
-    model: str = ""         # templates over named groups: '{model}', 'Tizen {osver}'
-    os: str = ""            # '' leaves the OS to user_agents
-    extract: tuple = ()     # more patterns searched anywhere for named groups
+def ua_hash(user_agent, x_user_agent=None):
+    """Key of a (User-Agent, X-User-Agent) pair in the shared cache and on sessions."""
+    ua, xua = normalize(user_agent), normalize(x_user_agent)
+    return hashlib.blake2b(f"{ua}\x00{xua}".encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
-def _rule(pattern, type_, brand="", model="", os="", extract=()):
-    if isinstance(extract, str):
-        extract = (extract,)
-    return _Rule(re.compile(pattern), type_, brand, model, os,
-                 tuple(re.compile(p) for p in extract))
+def normalize(value):
+    return (value or "").strip()[:MAX_UA_LENGTH]
 
 
-# Amazon gives every Fire TV Edition set its own code (AFTDCT31, AFTEU011,
-# AFTBAMR311, AFTHA001, AFTALMO, ...) and new ones appear each year, while the
-# stick and box codes are few and known: so known sticks and boxes are listed
-# and any other AFT* code is taken to be a TV set.
-FIRE_TV_STICKS = frozenset({"AFTM", "AFTT", "AFTSS", "AFTSSS", "AFTMM", "AFTKA", "AFTKM", "AFTKRT"})
-FIRE_TV_BOXES = frozenset({"AFTB", "AFTS", "AFTN", "AFTA", "AFTR", "AFTGAZL"})
+def _identified(db):
+    return bool(db.brand or db.model)
 
 
-def _fire_tv_type(model):
-    if model in FIRE_TV_STICKS:
-        return TV_STICK
-    return STB if model in FIRE_TV_BOXES else SMARTTV
+# Platforms licensed to other makers, and the owner a database may assume
+# for them when the string names no maker: that guess is not kept.
+_LICENSED_PLATFORMS = {"googletv": "Google", "webos": "LG", "vidaa": "Hisense", "nettv": "Philips"}
 
 
-# Roku's reference designs for TV makers are numbered x000X (5000X, 6000X,
-# 8000X, A000X, C000X...); players have other numbers (3930X, 4800X...).
-_ROKU_TV_MAKERS = r"TCL|Hisense|Sharp|Insignia|Philips|Hitachi|JVC|Element|RCA|Westinghouse"
+def _brand(hw, db_brand):
+    """The rules' brand, unless the database names a maker the rules' slot did not.
 
-# Android model names sit between "Android x;" and " Build/" or the bracket.
-_ANDROID_MODEL_END = r"(?= Build/|;|\))"
-
-HARDWARE = (
-    # Infomir's portal browser says MAG200 on most models (X-User-Agent has the
-    # real one); Android MAGs give their model like any Android device.
-    _rule(r"\b(?P<model>MAG\d{3}[A-Z]?)\b|\bstbapp\b", STB, "Infomir", "{model}"),
-    _rule(r"(?i)\b(?P<model>aura ?hd(?: plus)?)", STB, "Infomir", "{model}"),
-    # Receivers' players (servicemp3) send an HbbTV-style string with the
-    # image name in the vendor slot; must precede the generic HbbTV rule.
-    _rule(r"Enigma2(?: HbbTV/[\d.]+ \([^;)]*;(?P<image>[^;)]*))?", STB, "", "", "Enigma2 {image}"),
-    _rule(r"(?i)dune[ _]?hd", STB, "Dune HD", "{model}",
-          extract=r"Dune HD (?P<model>[^;)/]+?)" + _ANDROID_MODEL_END),
-    # Formuler's Android builds often omit the brand: "; Z10 Pro Build/".
-    # MYTVOnline is Formuler's own portal app and runs only on its boxes.
-    _rule(r"Formuler(?:[ _]?(?P<model>Z\w*(?: (?:Pro|SE|Max|Alpha|Nano))*))?|MYTVOnline",
-          STB, "Formuler", "{model}"),
-    _rule(r"; (?P<model>Z(?:7|8|10|11)\+?(?: (?:Pro|SE|Max|Alpha|Nano))*)" + _ANDROID_MODEL_END,
-          STB, "Formuler", "{model}"),
-    _rule(r"\bAmino\b|(?i:\bAmiNET)", STB, "Amino", "{model}",
-          extract=r"(?i)ami(?:no|net)[ _-]?(?P<model>A\d{2,3}\w*)"),
-    _rule(r"(?i)\btvip\b", STB, "TVIP", "{model}", extract=r"(?i)(?P<model>S-Box v\.? ?\d+)"),
-    _rule(r"(?i)\beltex\b|\bNV-\d{3}", STB, "Eltex", "{model}", extract=r"(?P<model>NV-\d{3}\w*)"),
-    _rule(r"\bApple ?TV(?:\d|\b)|\btvOS\b", STB, "Apple", "Apple TV", "tvOS {osver}",
-          extract=r"(?:CPU OS |tvOS[ /]|AppleTV\d+,\d+/)(?P<osver>\d+(?:[._]\d+)*)"),
-    _rule(r"Roku ?TV|Roku\b.*\b(?:" + _ROKU_TV_MAKERS + r")\b|Roku/(?P<model>[5-8A-G]000X)",
-          SMARTTV, "Roku", "{model}", "Roku OS {osver}", extract=r"DVP-(?P<osver>\d+(?:\.\d+)*)"),
-    _rule(r"\bRoku\b", STB, "Roku", "{model}", "Roku OS {osver}",
-          extract=(r"DVP-(?P<osver>\d+(?:\.\d+)*)", r"Roku/(?P<model>\d{4}[A-Z]{1,2})\b")),
-    _rule(r"(?:^|[;(]) ?(?P<model>AFT[A-Z0-9]+)" + _ANDROID_MODEL_END, _fire_tv_type, "Amazon", "{model}"),
-    _rule(r"\bCrKey/|\bChromecast\b", TV_STICK, "Google", "Chromecast"),
-    _rule(r"(?i)\bmi tv stick\b|\bMiTV-AESP0\b", TV_STICK, "Xiaomi", "Mi TV Stick"),
-    _rule(r"(?i)\b(?P<model>mi ?box[\w ]*?)" + _ANDROID_MODEL_END, STB, "Xiaomi", "{model}"),
-    _rule(r"\b(?P<model>MiTV-\w+)", SMARTTV, "Xiaomi", "{model}"),
-    _rule(r"\bSHIELD Android TV\b", STB, "NVIDIA", "SHIELD Android TV"),
-    _rule(r"\b(?P<model>BRAVIA[^;)]*?)" + _ANDROID_MODEL_END + r"|\bBRAVIA\b", SMARTTV, "Sony", "{model}"),
-    # Tizen also ran on Samsung phones and watches, which say "Mobile".
-    _rule(r"(?i)\bTizen[ /]?(?P<osver>\d+(?:\.\d+)*)?(?!.*Mobile)", SMARTTV, "Samsung", "", "Tizen {osver}"),
-    _rule(r"\bSmartHub\b|\bMaple\d{4}", SMARTTV, "Samsung", "", "Orsay"),
-    _rule(r"\bWeb0S\b|(?i:\bwebos\.tv\b|\bwebos\b.*\bSmartTV\b)", SMARTTV, "LG", "", "webOS"),
-    _rule(r"NetCast", SMARTTV, "LG", "{model}", "NetCast",
-          extract=(r"Model/(?P<model>[\w.-]+)", r"LGE; ?(?P<model>[\w.-]+);")),
-    _rule(r"\bVIDAA\b", SMARTTV, "Hisense", "", "VIDAA"),
-    _rule(r"\bNETTV/", SMARTTV, "Philips"),
-    _rule(r"\bViera\b", SMARTTV, "Panasonic"),
-    # Per the HbbTV spec: (capabilities; vendor; model; sw version; hw; reserved).
-    _rule(r"HbbTV/[\d.]+ \((?P<caps>[^;)]*);\s*(?P<brand>[^;)]*);\s*(?P<model>[^;)]*)|HbbTV/",
-          SMARTTV, "{brand}", "{model}"),
-    # No-name Android TV boxes are sold under their board/series names.
-    _rule(r"(?i); (?P<model>(?:X96|T95|H96|MXQ|TX\d)[^;)]*?)" + _ANDROID_MODEL_END + r"|\bTV ?Box\b",
-          STB, "", "{model}"),
-    _rule(r"(?i)\bSMART-?TV\b|\bTV Safari\b", SMARTTV),
-)
-
-APPS = (
-    # Specific players first: most of them also carry a library token
-    # (TiviMate and OTT Navigator embed ExoPlayer, Kodi embeds FFmpeg).
-    (r"\bKodi/(?P<ver>[\d.]+)", "Kodi"),
-    (r"\bXBMC/(?P<ver>[\d.]+)", "XBMC"),
-    (r"\bTiviMate/(?P<ver>[\d.]+)", "TiviMate"),
-    (r"(?i)\bOTT ?Navigator(?:/(?P<ver>[\d.]+))?", "OTT Navigator"),
-    (r"\bGSE(?i:[ _-]?smart)?(?i:[ _-]?iptv)?(?i:[ _-]?pro)?(?:/(?P<ver>[\d.]+))?(?![A-Za-z])", "GSE IPTV"),
-    (r"(?i)\bSmart ?IPTV\b(?:/(?P<ver>[\d.]+))?", "Smart IPTV"),
-    (r"(?i)\bSS ?IPTV\b(?:/(?P<ver>[\d.]+))?", "SS IPTV"),
-    (r"(?i)\bPerfect ?Player\b(?:/(?P<ver>[\d.]+))?", "Perfect Player"),
-    (r"(?i)\bIPTV ?Smarters(?: ?Pro)?(?:/(?P<ver>[\d.]+))?", "IPTV Smarters"),
-    (r"(?i)\bTelevizo\b(?:/(?P<ver>[\d.]+))?", "Televizo"),
-    # Bare "Sparkle/x" is the macOS software-update framework, not the player.
-    (r"(?i)\bSparkle[ _-]?(?:TV|IPTV|Player)\b(?:/(?P<ver>[\d.]+))?", "Sparkle TV"),
-    (r"\bMYTVOnline\d?(?:/(?P<ver>[\d.]+))?", "MYTVOnline"),
-    # Proxies that re-stream to the real players behind them.
-    (r"(?i)\bxTeVe(?:/(?P<ver>[\d.]+))?", "xTeVe", "IPTV proxy"),
-    (r"(?i)\bThreadfin(?:/(?P<ver>[\d.]+))?", "Threadfin", "IPTV proxy"),
-    (r"\bstbapp\b", "stbapp"),
-    (r"\b(?:VLC|LibVLC)/(?P<ver>[\d.]+)", "VLC"),
-    (r"\b(?:lib)?mpv\b(?:[ /]v?(?P<ver>\d[\d.]*))?", "mpv"),
-    (r"\bExoPlayerLib/(?P<ver>[\d.]+)|\bExoPlayer(?!.*ExoPlayerLib/)", "ExoPlayer"),
-    (r"\bAndroidXMedia3/(?P<ver>[\d.]+)", "Media3"),
-    (r"\bLavf/(?P<ver>[\d.]+)|\bFFmpeg\b", "Lavf"),
-    (r"(?i)\bGStreamer(?: souphttpsrc)?(?: ?/?(?P<ver>\d[\d.]*))?", "GStreamer"),
-)
-APPS = tuple((re.compile(p), name, note[0] if note else "") for p, name, *note in APPS)
-
-# Command-line clients and HTTP libraries that `user_agents` does not flag.
-BOTS = re.compile(r"(?i)^(?:curl|wget|python-requests|python-urllib|go-http-client)\b")
-_TV_FAMILY = re.compile(r"(?i)\bTV\b|Smart-?TV")
-# "Model: MAG250; Link: WiFi" (portal browser) or "model=MAG250;gAppVersion=..." (newer firmware).
-_X_MODEL = re.compile(r"(?i)\bmodel\s*[:=]\s*(?P<model>[^;,\s][^;,]*)")
-_TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
+    Vendor slots (HbbTV's, OIPF's) sometimes hold a platform or profile name
+    ("Arcelik_Gen3", "SmarD TV"); a maker the database recognised wins over
+    a slot value nobody knows.
+    """
+    rule_brand = hw.brand if hw else ""
+    if not rule_brand:
+        if hw and _LICENSED_PLATFORMS.get(hw.platform) == db_brand:
+            return ""
+        return db_brand
+    if db_brand and hw and not hw.sure and not tvsplit.is_known_maker(rule_brand):
+        return db_brand
+    return rule_brand
 
 
-def _fill(template, groups):
-    """Fill a rule template; a group that did not match leaves a blank, not 'None'."""
-    def field(m):
-        value = groups.get(m.group(1)) or ""
-        return value.replace("_", ".") if m.group(1).endswith("ver") else value
-    return " ".join(_TEMPLATE_FIELD.sub(field, template).split())
+def combine(found, db):
+    """The DeviceInfo from our rules' scan and a database answer."""
+    hw = found.hardware
+    os_name = (hw.os if hw else "") or db.os
+    if found.app_kind == "restreamer":
+        return DeviceInfo(RESTREAMER, "", "", os_name, found.app)
+    app = found.app
+    if not app and db.client_type == "mediaplayer" and db.client:
+        app = db.client
+    db_brand = names.canonical(db.brand)
+    brand = _brand(hw, db_brand)
+    model = (hw.model if hw else "") or db.model
+    if hw is not None:
+        if hw.type == uarules.TV:
+            type_ = tvsplit.split(brand, hw.model, hw.platform, db.model,
+                                  names_=(found.model_hint, hw.hint))
+        else:
+            type_ = hw.type
+        return DeviceInfo(type_, brand, model, os_name, app)
+    if found.bot:
+        return DeviceInfo(BOT, "", "", db.os if db.kind != BOT else "", found.bot)
+    if app and not _identified(db):
+        if found.desktop or (db.kind == uadb.DESKTOP and not found.android):
+            return DeviceInfo(DESKTOP, "", "", os_name, app)
+        if found.model_hint and (found.tv_hint or app.split(" ")[0] in _TV_APPS or app.startswith(_TV_APPS)):
+            return DeviceInfo(tvsplit.split("", found.model_hint, "", ""), "", found.model_hint, os_name, app)
+        return DeviceInfo(PLAYER_APP, "", found.model_hint, os_name, app)
+    model = model or found.model_hint
+    if db.kind == uadb.OTHER and _identified(db):
+        return DeviceInfo(OTHER, brand, model, os_name, app)   # consoles, speakers, cars, cameras
+    tv_model = tvsplit.model_type(db.model) or tvsplit.model_type(found.model_hint)
+    tv_maker = tvsplit.tv_only_maker(brand)
+    if db.kind == uadb.TV or found.tv_hint or tv_maker or (tv_model and db.kind != uadb.DESKTOP):
+        return DeviceInfo(tvsplit.split(brand, found.model_hint, "", db.model), brand, model, os_name, app)
+    if db.kind == uadb.BOT:
+        return DeviceInfo(BOT, "", "", "", db.client)
+    if db.kind == uadb.DESKTOP or found.desktop:
+        return DeviceInfo(DESKTOP, brand, model, os_name, app)
+    if db.kind in (uadb.MOBILE, uadb.TABLET):
+        return DeviceInfo(MOBILE if db.kind == uadb.MOBILE else TABLET, brand, model, os_name, app)
+    if app:
+        return DeviceInfo(PLAYER_APP, brand, model, os_name, app)
+    return DeviceInfo(OTHER, brand, model, os_name, "")
 
 
-def _groups(rule, match, text):
-    groups = {k: v for k, v in match.groupdict().items() if v}
-    for pattern in rule.extract:
-        extra = pattern.search(text)
-        if extra:
-            groups.update((k, v) for k, v in extra.groupdict().items() if v and k not in groups)
-    return groups
+def _classify_uncached(ua, xua):
+    if not ua and not xua:
+        return DeviceInfo(OTHER)
+    found = uarules.scan(ua, xua)
+    if found.complete:
+        return combine(found, uadb.quick_lookup(uarules.deobfuscate(ua)) if _needs_os(found) else uadb.DbResult())
+    return combine(found, uadb.lookup(uarules.deobfuscate(ua)))
 
 
-def _hardware(text):
-    """(type, brand, model, os) from the first hardware rule that matches, else None."""
-    if not text:
-        return None
-    for rule in HARDWARE:
-        match = rule.pattern.search(text)
-        if match:
-            groups = _groups(rule, match, text)
-            model = _fill(rule.model, groups)
-            type_ = rule.type(model) if callable(rule.type) else rule.type
-            return type_, _fill(rule.brand, groups), model, _fill(rule.os, groups)
-    return None
-
-
-def _app(text):
-    for pattern, name, note in APPS:
-        match = pattern.search(text)
-        if match:
-            version = match.groupdict().get("ver") or ""
-            app = f"{name} {version}".strip()
-            return f"{app} ({note})" if note else app
-    return ""
-
-
-# What user_agents puts in brand/model when it knows neither.
-_PLACEHOLDERS = frozenset({"Other", "Generic", "Smartphone", "Feature Phone", "Tablet", "Desktop", "Spider"})
-
-
-def _clean(value):
-    return "" if not value or value in _PLACEHOLDERS or value.startswith("Generic_") else value
-
-
-def _parsed_os(parsed):
-    return "" if parsed.os.family == "Other" else parsed.get_os()
+def _needs_os(found):
+    hw = found.hardware
+    return not (hw and hw.os) and not found.bot
 
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _classify(ua, xua):
-    if not ua and not xua:
-        return DeviceInfo(OTHER)
-    parsed = user_agents.parse(ua)
-    from_ua = _hardware(ua)
-    hardware = _hardware(xua) or from_ua
-    app = _app(ua)
-    if hardware:
-        type_, brand, model, _ = hardware
-        x_model = _X_MODEL.search(xua)
-        if x_model:
-            model = x_model.group("model").strip()
-        os_name = (from_ua[3] if from_ua else "") or _parsed_os(parsed)
-        return DeviceInfo(type_, brand, model, os_name, app)
-    if BOTS.search(ua) or parsed.is_bot:
-        return DeviceInfo(BOT, "", "", _parsed_os(parsed), _clean(parsed.get_browser()))
-    brand, model = _clean(parsed.device.brand), _clean(parsed.device.model)
-    if app:
-        return DeviceInfo(PLAYER_APP, brand, model, _parsed_os(parsed), app)
-    if parsed.is_tablet:
-        type_ = TABLET
-    elif parsed.is_mobile:
-        type_ = MOBILE
-    elif parsed.is_pc:
-        type_ = DESKTOP
-    elif _TV_FAMILY.search(parsed.device.family or ""):
-        type_ = SMARTTV
-    else:
-        type_ = OTHER
-    return DeviceInfo(type_, brand, model, _parsed_os(parsed), "")
+    return _classify_uncached(ua, xua)
 
 
 def classify(user_agent: str | None, x_user_agent: str | None = None) -> DeviceInfo:
-    """The DeviceInfo for a User-Agent and optional X-User-Agent header (cached per pair)."""
-    ua = (user_agent or "").strip()[:MAX_UA_LENGTH]
-    xua = (x_user_agent or "").strip()[:MAX_UA_LENGTH]
-    return _classify(ua, xua)
+    """The full DeviceInfo for a User-Agent and optional X-User-Agent (cached per pair)."""
+    return _classify(normalize(user_agent), normalize(x_user_agent))
+
+
+def quick(user_agent, x_user_agent=None):
+    """(DeviceInfo, complete) in well under a millisecond, without the device database.
+
+    `complete` is True when the answer equals `classify`'s: our rules settle
+    the string by themselves. Otherwise the answer is provisional (our rules
+    plus a broad class from a few tokens) and `classify` should be run
+    outside the request.
+    """
+    ua, xua = normalize(user_agent), normalize(x_user_agent)
+    if not ua and not xua:
+        return DeviceInfo(OTHER), True
+    found = uarules.scan(ua, xua)
+    if found.complete or not uadb.available():
+        return _classify(ua, xua), True
+    return combine(found, uadb.hint_lookup(ua)), False
 
 
 def cache_info() -> dict:
@@ -263,3 +195,8 @@ def cache_info() -> dict:
     calls = info.hits + info.misses
     return {"hits": info.hits, "misses": info.misses, "size": info.currsize,
             "hit_ratio": info.hits / calls if calls else 0.0}
+
+
+def database() -> str:
+    """Which device database layer 2 uses here."""
+    return uadb.name()

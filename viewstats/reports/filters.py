@@ -9,6 +9,7 @@
     ip, user_agent      exact values
 A session is in the range when it started in it.
 """
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -39,6 +40,9 @@ def _ints(value, name):
     return ids
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only: str.isdigit() takes "²"
+
+
 def _account_ids(value):
     """Accounts are the host's opaque ids: "42" stands for the number 42 or the text "42"."""
     ids = []
@@ -46,8 +50,7 @@ def _account_ids(value):
         if len(token) > 128:
             raise FilterError(f"account: an id is longer than 128 characters, got {token[:20]!r}…")
         ids.append(token)
-        if token.lstrip("-").isascii() and token.lstrip("-").isdecimal() and len(token) <= 19 \
-                and -INT64 <= int(token) < INT64:
+        if _INTEGER.fullmatch(token) and -INT64 <= int(token) < INT64:
             ids.append(int(token))
     return ids
 

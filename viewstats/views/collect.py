@@ -3,17 +3,30 @@
 Both authenticate the device by its `authkey` (from the middleware's login)
 and take the client from it. A `client_id` in the request must match.
 """
-import json
 from xml.sax.saxutils import escape
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import host, origin, store
+from .. import host, jsonbody, origin, store
 from ..batch import ingest_batch
 from ..conf import setting
 from ..push import BAD_PARAMETER, NOT_ENABLED, STORE_UNAVAILABLE, PushError, parse_params, record_push
+
+
+MAX_AUTHKEY_LENGTH = 512
+
+
+def plausible_key(key):
+    """An authkey or token worth looking up: short, printable text.
+
+    A NUL or another control character can never be part of a key the
+    middleware handed out, and some databases (PostgreSQL) refuse a NUL in a
+    query parameter outright; such a key is simply unknown.
+    """
+    return bool(key) and len(key) <= MAX_AUTHKEY_LENGTH and key.isprintable()
 
 
 def _authkey(request):
@@ -21,6 +34,10 @@ def _authkey(request):
     if header.lower().startswith("bearer "):
         return header[7:].strip()
     return request.GET.get("authkey", "").strip()
+
+
+def _login(authkey):
+    return host.login_for_authkey(authkey) if plausible_key(authkey) else None
 
 
 def disabled_message(device_type):
@@ -48,7 +65,7 @@ def stat_push(request):
         if not client_id:
             raise PushError(BAD_PARAMETER, "client_id is required")
         params = parse_params(query)
-        login = host.login_for_authkey(authkey)
+        login = _login(authkey)
         if login is None:
             raise PushError(BAD_PARAMETER, "authkey is unknown or expired")
         if client_id != str(login.client_id):
@@ -73,8 +90,7 @@ def _error(status, message, **extra):
 @require_POST
 def stat_batch(request):
     """POST /viewstats/api/stat/batch: a JSON array of finished viewing intervals."""
-    authkey = _authkey(request)
-    login = host.login_for_authkey(authkey) if authkey else None
+    login = _login(_authkey(request))
     if login is None:
         return _error(401, "authentication required: pass the device's authkey as "
                            "'Authorization: Bearer <authkey>' or ?authkey=")
@@ -86,12 +102,23 @@ def stat_batch(request):
     if request.content_type != "application/json":
         return _error(415, "send the batch as application/json")
     max_bytes = setting("VIEWSTATS_BATCH_MAX_BYTES")
-    if int(request.META.get("CONTENT_LENGTH") or 0) > max_bytes or len(request.body) > max_bytes:
-        return _error(413, f"batch larger than {max_bytes} bytes: split it")
+    too_big = f"batch larger than {max_bytes} bytes: split it"
     try:
-        items = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _error(400, f"malformed JSON: {exc}")
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > max_bytes:  # refused before the body is read
+        return _error(413, too_big)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return _error(413, too_big)
+    if len(raw) > max_bytes:
+        return _error(413, too_big)
+    try:
+        items = jsonbody.parse(raw)
+    except jsonbody.BodyError as exc:
+        return _error(400, str(exc))
     if not isinstance(items, list):
         return _error(400, "expected a JSON array of viewing intervals")
     if len(items) > setting("VIEWSTATS_BATCH_MAX_ITEMS"):

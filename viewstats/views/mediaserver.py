@@ -7,18 +7,17 @@ session whose rebuild failed is listed in `sessions_failed` of the 200: its
 events are stored, and a resend (or its next event) rebuilds it. A body over
 the limit is a 413, in JSON like every answer here.
 """
-import json
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .. import store
+from .. import jsonbody, store
 from ..conf import setting
 from ..mediaserver import ingest_events
 from ..models import MediaServer
+from .collect import plausible_key
 
 
 def _error(status, message):
@@ -30,7 +29,8 @@ def _error(status, message):
 def events(request):
     header = request.META.get("HTTP_AUTHORIZATION", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    server = MediaServer.objects.filter(token=token).first() if token else None
+    # A NUL or control character is in no token (and PostgreSQL refuses it in a query).
+    server = MediaServer.objects.filter(token=token).first() if plausible_key(token) else None
     if server is None:
         return _error(401, "authentication required: 'Authorization: Bearer <media server token>'")
     max_bytes = setting("VIEWSTATS_BATCH_MAX_BYTES") * 10
@@ -52,9 +52,9 @@ def events(request):
     if len(raw) > max_bytes:
         return _error(413, too_big)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _error(400, f"malformed JSON: {exc}")
+        body = jsonbody.parse(raw)
+    except jsonbody.BodyError as exc:
+        return _error(400, str(exc))
     if isinstance(body, dict):
         body = [body]
     if not isinstance(body, list):

@@ -1,0 +1,72 @@
+"""Bounded JSON request bodies, shared by the batch API and the media-server sink.
+
+`json.loads` recurses once per level of nesting, so a 10 KB body of `[[[[…`
+ends in a RecursionError (a 500) long before any size limit applies. The
+nesting depth is therefore measured first, without recursion and in time
+linear in the body, and a body nested deeper than MAX_DEPTH is refused like
+any other malformed body. `NaN` and `Infinity`, which Python's parser takes
+but JSON does not have, are refused too.
+
+Size limits stay the views' own (413 before the body is parsed).
+"""
+import json
+import re
+
+# A batch item or a media-server event is an object in an array (depth 2);
+# nothing a device or a server sends legitimately comes near this.
+MAX_DEPTH = 32
+
+_ESCAPE = re.compile(r"\\.", re.S)
+_STRING = re.compile(r'"[^"]*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+class BodyError(ValueError):
+    """The body is not acceptable JSON; `str(exc)` says why (a 400)."""
+
+
+def nesting_depth_exceeds(text, limit=MAX_DEPTH):
+    """True when `text` opens more than `limit` arrays/objects at once.
+
+    Linear and recursion-free: escapes and then strings are blanked out (two
+    regular-expression passes that cannot backtrack), and the brackets left
+    are counted, stopping at the first one past the limit or the first
+    closing bracket without an opening one (malformed: the parser says so).
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    bare = _STRING.sub("", _ESCAPE.sub("", text))
+    depth = 0
+    for match in _BRACKET.finditer(bare):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+            if depth < 0:
+                return False
+    return False
+
+
+def _no_constants(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse(raw, max_depth=MAX_DEPTH):
+    """Parse a request body (bytes or str); raise BodyError saying what is wrong."""
+    if isinstance(raw, (bytes, bytearray)):
+        try:
+            text = bytes(raw).decode(json.detect_encoding(raw), "surrogatepass")
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise BodyError(f"malformed JSON: {exc}") from None
+    else:
+        text = raw
+    if nesting_depth_exceeds(text, max_depth):
+        raise BodyError(f"malformed JSON: nested deeper than {max_depth} levels")
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except RecursionError:  # not reached within MAX_DEPTH; kept as a last guard
+        raise BodyError(f"malformed JSON: nested deeper than {max_depth} levels") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
+        raise BodyError(f"malformed JSON: {exc}") from None
