@@ -70,3 +70,27 @@ def parse(raw, max_depth=MAX_DEPTH):
         raise BodyError(f"malformed JSON: nested deeper than {max_depth} levels") from None
     except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
         raise BodyError(f"malformed JSON: {exc}") from None
+
+
+class BodyTooLarge(BodyError):
+    """The body is over the view's byte limit (a 413)."""
+
+
+def read(request, max_bytes):
+    """The request's JSON body, parsed; BodyTooLarge before reading an announced
+    oversize body (or after reading an unannounced one), BodyError if malformed."""
+    from django.core.exceptions import RequestDataTooBig
+
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > max_bytes:
+        raise BodyTooLarge(f"body larger than {max_bytes} bytes")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise BodyTooLarge(f"body larger than {max_bytes} bytes") from None
+    if len(raw) > max_bytes:
+        raise BodyTooLarge(f"body larger than {max_bytes} bytes")
+    return parse(raw)

@@ -5,7 +5,6 @@ and take the client from it. A `client_id` in the request must match.
 """
 from xml.sax.saxutils import escape
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -104,19 +103,9 @@ def stat_batch(request):
     max_bytes = setting("VIEWSTATS_BATCH_MAX_BYTES")
     too_big = f"batch larger than {max_bytes} bytes: split it"
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > max_bytes:  # refused before the body is read
+        items = jsonbody.read(request, max_bytes)
+    except jsonbody.BodyTooLarge:
         return _error(413, too_big)
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        return _error(413, too_big)
-    if len(raw) > max_bytes:
-        return _error(413, too_big)
-    try:
-        items = jsonbody.parse(raw)
     except jsonbody.BodyError as exc:
         return _error(400, str(exc))
     if not isinstance(items, list):

@@ -8,7 +8,6 @@ events are stored, and a resend (or its next event) rebuilds it. A body over
 the limit is a 413, in JSON like every answer here.
 """
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -40,19 +39,9 @@ def events(request):
         max_bytes = min(max_bytes, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     too_big = f"body larger than {max_bytes} bytes: lower the sink's max_size"
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > max_bytes:  # refused before the body is read
+        body = jsonbody.read(request, max_bytes)
+    except jsonbody.BodyTooLarge:
         return _error(413, too_big)
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        return _error(413, too_big)
-    if len(raw) > max_bytes:
-        return _error(413, too_big)
-    try:
-        body = jsonbody.parse(raw)
     except jsonbody.BodyError as exc:
         return _error(400, str(exc))
     if isinstance(body, dict):
