@@ -134,7 +134,10 @@ class World:
         return "test_" + (namespace or self.namespace).replace("-", "_")  # with MONGODB_URI set
 
     def start(self, mode, db, *argv, namespace=None, **extra):
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "SQLITE_PATH": str(db),
+        # SQLite files whatever the suite runs on (DATABASE=postgres in CI): the
+        # test copies and compares the killed run's database file with a clean one.
+        env = {**{k: v for k, v in os.environ.items() if k != "DATABASE"},
+               "DJANGO_SETTINGS_MODULE": "tests.settings", "SQLITE_PATH": str(db),
                "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "kill-and-rerun-test",
                "KILLTEST_NAMESPACE": namespace or self.namespace, "KILLTEST_DUMP": str(self.dump),
                "MONGODB_NAME": self.mongo_name(namespace), **{k: str(v) for k, v in extra.items()}}

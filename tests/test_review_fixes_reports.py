@@ -59,7 +59,7 @@ def test_failed_rebuild_answers_200_and_a_resend_repairs_it(client, operator, se
     assert [f["id"] for f in body["sessions_failed"]] == ["bad"]
     assert "RuntimeError" in body["sessions_failed"][0]["error"]
     assert [d["_id"].rsplit(":", 1)[1] for d in store.sessions().find()] == ["good"]
-    day = at.date()
+    day = (at - timedelta(minutes=5)).date()  # the session opened 5 minutes before `at` (play())
     assert daily.report([operator.client.id], day, day)[0]["connections"] == 1
 
     monkeypatch.setattr(mediaserver.host, "viewer_for_token", real)
