@@ -49,10 +49,10 @@ def client_for(user, requested=None):
 def _int(value, name):
     if value in (None, ""):
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise dashboard.BadRequest(f"{name}: {value!r} is not a number") from None
+    # ASCII digits only: int() also reads "١٢" (Arabic-Indic) as 12.
+    if not (isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 18):
+        raise dashboard.BadRequest(f"{name}: {value!r} is not a number")
+    return int(value)
 
 
 def _date(value, name):

@@ -59,7 +59,8 @@ def client_scope(user, requested=None):
 
 
 def _client_id(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise PermissionDenied(f"client must be a client id or 'all', got {value!r}") from None
+    # ASCII digits only: int() also reads "١٢" (Arabic-Indic) as 12.
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not (isinstance(text, str) and text.isascii() and text.isdecimal() and len(text) <= 18):
+        raise PermissionDenied(f"client must be a client id or 'all', got {value!r}")
+    return int(text)
