@@ -13,21 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.test_boundaries_daily import CASES, HOUR, SEC, in_zone
 from tests.test_reports_data import viewer
-from viewstats import caching, store
+from viewstats import store
 from viewstats.documents import session_document
-
-SEC, HOUR = timedelta(seconds=1), timedelta(hours=1)
-CASES = [("UTC", date(2024, 3, 10)), ("America/New_York", date(2024, 3, 10)),
-         ("America/New_York", date(2024, 11, 3)), ("Asia/Kolkata", date(2024, 3, 10)),
-         ("Asia/Kathmandu", date(2024, 11, 3))]
-
-
-def in_zone(operator, zone):
-    operator.client.time_zone = zone
-    operator.client.save()
-    caching.clear_all()
-    return operator
 
 
 def hour_label(local):

@@ -167,7 +167,9 @@ def _channels(client_id):
     return tuple(get_host().channels(client_id))
 
 
+@host_cached
 def client_channel_ids(client_id):
+    # Cached as a set: every pushed and batched event asks it.
     return frozenset(c.id for c in _channels(client_id))
 
 
