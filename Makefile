@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test bench install
+.PHONY: demo demo-serve test bench install
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +13,20 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-# The demo starts from an empty database each time.
+# The demo starts from empty databases each time and leaves its state: the
+# SQLite database and the embedded MongoDB engine's data folder.
+DEMO_DB ?= demo.sqlite3
+DEMO_STORE ?= demo-store
+PORT ?= 8000
+DEMO_ENV = SQLITE_PATH=$(DEMO_DB) VIEWSTATS_EMBEDDED_PATH=$(DEMO_STORE)
+
 demo: $(VENV)/.installed
-	rm -f demo.sqlite3
-	SQLITE_PATH=demo.sqlite3 $(PY) manage.py demo $(DEMO_ARGS)
+	rm -rf $(DEMO_DB) $(DEMO_STORE)
+	$(DEMO_ENV) $(PY) manage.py demo $(DEMO_ARGS)
+
+# Serves the state the last `make demo` left, without simulating again.
+demo-serve: $(VENV)/.installed
+	$(DEMO_ENV) $(PY) manage.py demo --reuse --port $(PORT)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -122,6 +122,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- statistics suite -------------------------------------------------------
 MONGODB_URI = os.environ.get("MONGODB_URI", "")
 MONGODB_NAME = os.environ.get("MONGODB_NAME", "viewstats")
+VIEWSTATS_EMBEDDED_PATH = os.environ.get("VIEWSTATS_EMBEDDED_PATH", "")
 VIEWSTATS_GEOIP_PATH = os.environ.get("VIEWSTATS_GEOIP_PATH", "")
 # Reverse proxies whose X-Forwarded-For names the viewer (nginx on the same host:
 # VIEWSTATS_TRUSTED_PROXIES=127.0.0.1). Nothing is trusted unless named, so a

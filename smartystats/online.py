@@ -17,9 +17,26 @@ the maximum of its hours' peaks.
 playing is only its last heartbeat, so a session is taken as online during
 [start, end + VIEWSTATS_PUSH_SESSION_TIMEOUT) (see online_now).
 
-The sweep streams one cursor per range, sorted by start, and keeps in memory
-only the sessions open at the sweep point, so memory follows concurrency,
-not the number of sessions.
+The sweep streams the sessions of a range sorted by start (two cursors,
+merged) and keeps in memory only the sessions open at the sweep point, so
+memory follows concurrency, not the number of sessions.
+
+What the queries read on a real server. Each names its index (a planner left
+to itself may take client_start_id for `start < range end` and walk the
+client's whole history on every run):
+    peaks       `client_end_id` over end in (range start, range end +
+                store.LONG_SESSION_SECONDS): a session online in the range
+                and no longer than that ends there. The cron's range ends
+                about now, where no session has ended yet, so it reads the
+                range and little more; a past range reads it plus a day.
+                Longer sessions ending after that come from the partial
+                `client_long_end_id`, which holds only such sessions.
+    online now  the same split around `now`: the sessions whose last
+                heartbeat is younger than the timeout, and nothing else.
+    arrivals    `client_received` over received_at in (since, until] and
+                `client_updated` over updated_at in (since, until], one query
+                each (one hint cannot serve both sides of an $or): what
+                arrived since the last run, whatever its age.
 """
 import heapq
 from collections import Counter
@@ -30,26 +47,41 @@ from viewstats import store
 from .conf import setting
 
 SECOND = timedelta(seconds=1)
+END_INDEX, LONG_END_INDEX = "client_end_id", "client_long_end_id"
+
+
+def _split_by_end(client_id, after, upto, started):
+    """$match filters, each with the index that bounds it, of the subscriber
+    sessions ending after `after` whose start satisfies `started`
+    (store.ending_after: the filters never overlap and together hold every
+    such session)."""
+    return store.ending_after(client_id, after, upto, start=started, account_id={"$ne": None})
 
 
 def sessions_query(client_id, start, end):
-    """Pipeline of the subscriber sessions online at some instant of [start, end), by start.
+    """Pipelines, with their index, of the subscriber sessions online at some
+    instant of [start, end), each sorted by start.
 
     A session is online during [its start, its end): it must end after `start`
     (one ending exactly at `start` is not online then) and start before `end`.
     """
-    return [
-        {"$match": {"client_id": client_id, "end": {"$gt": start}, "start": {"$lt": end},
-                    "account_id": {"$ne": None}}},
-        {"$sort": {"start": 1}},
-        {"$project": {"_id": 0, "start": 1, "end": 1, "account_id": 1, "customer_id": 1}},
-    ]
+    return [([{"$match": match},
+              {"$sort": {"start": 1}},
+              {"$project": {"_id": 0, "start": 1, "end": 1, "account_id": 1, "customer_id": 1}}], index)
+            for match, index in _split_by_end(client_id, start, end, {"$lt": end})]
+
+
+def _aggregate(pipeline, index):
+    # A day of a large client may not sort in MongoDB's 100 MB sort memory.
+    # The embedded engine ignores both options (store.py drops them).
+    options = {"hint": index, "allowDiskUse": True}
+    return store.sessions().aggregate(pipeline, **options)
 
 
 def stream_sessions(client_id, start, end):
-    # A day of a large client may not sort in MongoDB's 100 MB sort memory.
-    options = {} if store.is_embedded() else {"allowDiskUse": True}
-    return store.sessions().aggregate(sessions_query(client_id, start, end), **options)
+    """The sessions online in [start, end), by start."""
+    parts = [_aggregate(pipeline, index) for pipeline, index in sessions_query(client_id, start, end)]
+    return heapq.merge(*parts, key=lambda s: s["start"])
 
 
 class _Online:
@@ -126,7 +158,7 @@ def sweep_peaks(sessions, boundaries):
 
 
 def peaks(client_id, boundaries):
-    """Peaks of the buckets between consecutive `boundaries` (one MongoDB query)."""
+    """Peaks of the buckets between consecutive `boundaries` (one sweep of one range)."""
     return sweep_peaks(stream_sessions(client_id, boundaries[0], boundaries[-1]), boundaries)
 
 
@@ -142,21 +174,37 @@ def online_now(client_id, now):
     younger than the timeout.
     """
     since = now - timedelta(seconds=setting("VIEWSTATS_PUSH_SESSION_TIMEOUT"))
+    (usual, usual_index), (longer, longer_index) = _split_by_end(client_id, since, now, {"$lte": now})
+    # Sessions still to end more than a day after `now` (a `now` in the past):
+    # a handful at most, counted here and kept out of the main count.
+    extra = {"accounts": set(), "customers": set()}
+    for s in _aggregate([{"$match": longer}, {"$project": {"_id": 0, "account_id": 1, "customer_id": 1}}],
+                        longer_index):
+        extra["accounts"].add(s["account_id"])
+        if s.get("customer_id") is not None:
+            extra["customers"].add(s["customer_id"])
+
+    def distinct(key, field):
+        group = [{"$group": {"_id": f"${field}"}}]
+        if extra[key]:
+            group.append({"$match": {"_id": {"$nin": list(extra[key])}}})
+        return group + [{"$count": "n"}]
+
     pipeline = [
-        {"$match": {"client_id": client_id, "end": {"$gt": since}, "start": {"$lte": now},
-                    "account_id": {"$ne": None}}},
+        {"$match": usual},
         {"$facet": {
-            "accounts": [{"$group": {"_id": "$account_id"}}, {"$count": "n"}],
-            "customers": [{"$match": {"customer_id": {"$ne": None}}},
-                          {"$group": {"_id": "$customer_id"}}, {"$count": "n"}],
+            "accounts": distinct("accounts", "account_id"),
+            "customers": [{"$match": {"customer_id": {"$ne": None}}}, *distinct("customers", "customer_id")],
         }},
     ]
-    [result] = list(store.sessions().aggregate(pipeline))
-    return {key: (result[key][0]["n"] if result[key] else 0) for key in ("accounts", "customers")}
+    [result] = list(_aggregate(pipeline, usual_index))
+    return {key: (result[key][0]["n"] if result[key] else 0) + len(extra[key])
+            for key in ("accounts", "customers")}
 
 
-def arrivals_pipeline(client_id, since, until, filled_until):
-    """UTC day spans of filled time covered by sessions that arrived in (since, until].
+def arrivals_pipelines(client_id, since, until, filled_until):
+    """UTC day spans of filled time covered by sessions that arrived in (since, until],
+    as pipelines with their index: the union of their rows is the answer.
 
     A session "arrives" when it is first stored (`received_at`: a batch an
     app uploads hours late, a push session's first heartbeat) or, for media
@@ -170,24 +218,30 @@ def arrivals_pipeline(client_id, since, until, filled_until):
     online (end <= start) touch no day.
     """
     last_instant = {"$subtract": [{"$min": ["$end", filled_until]}, 1]}
-    return [
-        {"$match": {"client_id": client_id, "start": {"$lt": filled_until},
-                    "account_id": {"$ne": None}, "$expr": {"$gt": ["$end", "$start"]},
-                    "$or": [{"received_at": {"$gt": since, "$lte": until}},
-                            {"source": "media_server", "updated_at": {"$gt": since, "$lte": until}}]}},
+    common = {"start": {"$lt": filled_until}, "account_id": {"$ne": None},
+              "$expr": {"$gt": ["$end", "$start"]}}
+    stages = [
         {"$project": {"_id": 0,
                       "first": {"$dateTrunc": {"date": "$start", "unit": "day"}},
                       "last": {"$dateTrunc": {"date": last_instant, "unit": "day"}}}},
         {"$group": {"_id": {"first": "$first", "last": "$last"}}},
     ]
+    window = {"$gt": since, "$lte": until}
+    return [
+        ([{"$match": {"client_id": client_id, "received_at": window, **common}}, *stages],
+         "client_received"),
+        ([{"$match": {"client_id": client_id, "updated_at": window, "source": "media_server", **common}},
+          *stages], "client_updated"),
+    ]
 
 
 def days_touched_by_arrivals(client_id, since, until, filled_until):
     days = set()
-    for row in store.sessions().aggregate(arrivals_pipeline(client_id, since, until, filled_until)):
-        day, last = row["_id"]["first"], row["_id"]["last"]
-        while day <= last:
-            if day < filled_until:
-                days.add(day)
-            day += timedelta(days=1)
+    for pipeline, index in arrivals_pipelines(client_id, since, until, filled_until):
+        for row in _aggregate(pipeline, index):
+            day, last = row["_id"]["first"], row["_id"]["last"]
+            while day <= last:
+                if day < filled_until:
+                    days.add(day)
+                day += timedelta(days=1)
     return days

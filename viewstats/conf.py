@@ -15,6 +15,10 @@ DEFAULTS = {
     "MONGODB_USERNAME": "",
     "MONGODB_PASSWORD": "",
     "MONGODB_AUTH_METHOD": "",
+    # Demo only: a folder the embedded engine loads its data from when the
+    # process starts and saves it to at exit (and on store.save_embedded()).
+    # One process at a time may use it; "" keeps the data in memory only.
+    "VIEWSTATS_EMBEDDED_PATH": "",
     # How long a call waits for an unreachable MongoDB before failing (the
     # APIs then answer 503 / error 2); a MONGODB_URI's own timeouts win.
     "VIEWSTATS_MONGODB_TIMEOUT_MS": 5000,
@@ -63,6 +67,16 @@ DEFAULTS = {
     # Daily statistics of a day that may still receive data are recomputed
     # when read if older than this; late media-server data marks its days at once.
     "VIEWSTATS_DAILY_REFRESH_SECONDS": 300,
+    # Rollups (viewstats/rollups.py): a report builds a client's missing or
+    # out-of-zone rollups itself only up to this many sessions; beyond it,
+    # `viewstats_fill_rollups` does, and reports read raw sessions meanwhile.
+    "VIEWSTATS_ROLLUP_INLINE_BUILD": 100_000,
+    # A report refreshes the rollups before reading them at most this often
+    # (reports may lag ingestion this long; cron fills too).
+    "VIEWSTATS_ROLLUP_REFRESH_SECONDS": 60,
+    # How long before a fill's start its watermark is set: a write stamped
+    # earlier but stored after the fill read is still taken in next time.
+    "VIEWSTATS_ROLLUP_MARGIN_SECONDS": 60,
     # Rows per page of the raw session list (the API accepts up to MAX).
     "VIEWSTATS_PAGE_SIZE": 100,
     "VIEWSTATS_PAGE_SIZE_MAX": 1000,

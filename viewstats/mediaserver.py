@@ -3,10 +3,10 @@
 A server posts a JSON array of flat events (play_opened, play_started,
 play_updated, play_closed). Each raw event is kept in MEDIA_EVENTS under
 `<server>:<event_id>`, so an event the server resends from its buffer is a
-duplicate and changes nothing. Every session an accepted event touches is
-then rebuilt from all of its stored events and replaced in `sessions`
-(`_id = m:<client>:<server>:<session id>`, source "media_server"): the
-result does not depend on the order or number of deliveries.
+duplicate and changes nothing. Every session an event touches is then
+brought up to date in `sessions` (`_id = m:<client>:<server>:<session id>`,
+source "media_server"): the result is what a recomputation from all of its
+stored events gives, whatever the order or number of deliveries.
 
 Every documented variant of Flussonic's play events is accepted (the 2023
 OpenAPI schema and the 2025 Go model; see tests/data/flussonic/README.md):
@@ -23,7 +23,8 @@ Events of other types (stream_*, source_*, push_*, server_*, play_* types
 not listed above ...) are not stored: the answer counts them in `ignored`
 (and per type in `ignored_events`); only malformed events are rejected.
 
-How a session is derived from its events:
+How a session is derived from its events, taken in time order (`at`; ties
+by key, shorter first, so numeric event ids in number order):
     start     earliest `opened_at` (else the earliest event time)
     end       latest event time (`utc_ms`, `updated_at`, `closed_at`)
     bytes     the largest `bytes` seen (a running total, so resends and
@@ -39,10 +40,22 @@ How a session is derived from its events:
     kind      "archive" for manifest types archive/timeshiftAbs/
               timeshiftRel/rewind (or `dvr` true without a manifest type)
 
-Sessions named by duplicate events are rebuilt too. Events are stored
-before their session is rebuilt, so a rebuild that failed (listed in the
-answer's `sessions_failed`, with a 200: the events themselves are safe) is
-repaired when the server resends them or the session gets a new event.
+Every one of those figures can be carried forward: the session document
+keeps, in `media_state`, what the next event needs (the latest text fields,
+whether any event asked for DVR, the key of its last event and the instant
+its traffic is spread up to). An event is stored `pending` and taken into
+its session once, then unmarked. So an update reads the session and its
+pending events only, not the session's whole history of events. Only when a
+pending event sorts before the session's last event (it came late, or it is
+already in the session and its mark outlived a failure) or moves the start
+of a session whose traffic is already spread, is the session recomputed
+from all its events, which is always exact; a resend never counts twice.
+
+Sessions named by duplicate events are updated too. Events are stored
+before their session is updated, so an update that failed (listed in the
+answer's `sessions_failed`, with a 200: the events themselves are safe,
+still pending) is repaired when the server resends them or the session gets
+a new event.
 """
 import logging
 import re
@@ -246,12 +259,12 @@ def validate_event(event, now):
 
 
 def ingest_events(server, events, now=None):
-    """Store a batch of events from `server` (a MediaServer); rebuild their sessions.
+    """Store a batch of events from `server` (a MediaServer); update their sessions.
 
     Raises store.StoreUnavailable, before acknowledging anything, when the
     store fails: the server keeps the batch and resends it. A session whose
-    rebuild fails otherwise is logged and listed in `sessions_failed`; the
-    other sessions of the batch are rebuilt all the same.
+    update fails otherwise is logged and listed in `sessions_failed`; the
+    other sessions of the batch are updated all the same.
     """
     now = now or utcnow()
     result = EventsResult()
@@ -270,18 +283,18 @@ def ingest_events(server, events, now=None):
                      "server_id": server.pk, "session_id": session_key, "received_at": now,
                      # By the wall clock, as the retention TTL counts (the server's
                      # clock can be a simulation's, as in the demo).
-                     "stored_at": datetime.now(timezone.utc), **fields})
+                     "stored_at": datetime.now(timezone.utc), "pending": True, **fields})
         ids.append(key)
     inserted, duplicates = store.insert_unordered(store.MEDIA_EVENTS, docs)
     result.accepted = len(inserted)
     result.duplicates = [ids[i] for i in duplicates]
-    # Duplicates name their session too: the rebuild is idempotent, and a
-    # resend is what repairs a session whose rebuild failed after its events
+    # Duplicates name their session too: the update is idempotent, and a
+    # resend is what repairs a session whose update failed after its events
     # were stored.
     touched = sorted({docs[i]["session_id"] for i in inserted + duplicates})
     for key in touched:
         try:
-            doc = rebuild_session(server.client_id, server.pk, key, now)
+            doc = update_session(server.client_id, server.pk, key, now)
             if doc is not None:
                 daily.mark_dirty(server.client_id, doc["start"], doc["end"])
         except PyMongoError as exc:
@@ -297,9 +310,32 @@ def ingest_events(server, events, now=None):
 
 
 def _rebuild_failed(result, key, exc):
-    log.exception("media-server session %s could not be rebuilt", key)
+    log.exception("media-server session %s could not be updated", key)
     result.sessions_failed.append({"id": key.split(":", 3)[3],
                                    "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+
+def _spread(buckets, prev_t, prev_b, t, total):
+    """Spread the bytes from (prev_t, prev_b) to (t, total) over `buckets`; the new (prev_t, prev_b)."""
+    delta = total - prev_b
+    if delta <= 0:
+        return max(prev_t, t), prev_b
+    if t <= prev_t:
+        buckets[t - t % BUCKET_SECONDS] += delta
+    else:
+        given, edge = 0, prev_t - prev_t % BUCKET_SECONDS
+        while given < delta:
+            edge += BUCKET_SECONDS
+            upto = min(edge, t)
+            share = delta * (upto - prev_t) // (t - prev_t) - given
+            buckets[edge - BUCKET_SECONDS] += share
+            given += share
+    return t, total
+
+
+def _bucket_list(buckets):
+    return [{"t": datetime.fromtimestamp(k, timezone.utc), "bytes": v}
+            for k, v in sorted(buckets.items()) if v]
 
 
 def traffic_buckets(start, points):
@@ -307,48 +343,149 @@ def traffic_buckets(start, points):
     buckets = defaultdict(int)
     prev_t, prev_b = int(start.timestamp()), 0
     for at, total in points:
-        t = int(at.timestamp())
-        delta = total - prev_b
-        if delta <= 0:
-            prev_t = max(prev_t, t)
-            continue
-        if t <= prev_t:
-            buckets[t - t % BUCKET_SECONDS] += delta
-        else:
-            given, edge = 0, prev_t - prev_t % BUCKET_SECONDS
-            while given < delta:
-                edge += BUCKET_SECONDS
-                upto = min(edge, t)
-                share = delta * (upto - prev_t) // (t - prev_t) - given
-                buckets[edge - BUCKET_SECONDS] += share
-                given += share
-        prev_t, prev_b = t, total
-    return [{"t": datetime.fromtimestamp(k, timezone.utc), "bytes": v}
-            for k, v in sorted(buckets.items()) if v]
+        prev_t, prev_b = _spread(buckets, prev_t, prev_b, int(at.timestamp()), total)
+    return _bucket_list(buckets)
 
 
-def rebuild_session(client_id, server_id, key, now):
-    """Recompute one session document from all its stored events and replace it.
+# Concurrent updates of one session: each is a compare-and-set on what it
+# read, and the loser reads again.
+UPDATE_ATTEMPTS = 5
+
+
+def _order(event):
+    """Where an event falls in its session: its time, then its key (the `_id`
+    without the server prefix, the same for all); shorter keys first, so that
+    numeric event ids tie in number order."""
+    return _position(event["at"], event["_id"].split(":", 1)[1])
+
+
+def _position(at, key):
+    return at, len(key), key
+
+
+def _start_of(events):
+    return min([e["opened_at"] for e in events if e.get("opened_at")] + [e["at"] for e in events])
+
+
+@dataclass
+class _State:
+    """What a session's figures are made of, carried from event to event."""
+    start: datetime
+    end: datetime = None
+    latest: dict = field(default_factory=dict)
+    dvr: bool = False
+    closed: bool = False
+    n_events: int = 0
+    received_at: datetime = None
+    bytes: int = 0
+    traffic_t: int = None  # the second the traffic is spread up to; None: no byte count yet
+    buckets: dict = field(default_factory=lambda: defaultdict(int))
+    last: tuple = None  # _order() of the last event taken in
+
+    def take(self, events):
+        """Take in `events`, sorted by _order() and all after `last`."""
+        for e in events:
+            self.latest.update({n: e[n] for n in TEXT_FIELDS if e.get(n)})
+            self.dvr = self.dvr or bool(e.get("dvr"))
+            self.closed = self.closed or e["event"] == "play_closed"
+            self.n_events += 1
+            self.received_at = min(filter(None, (self.received_at, e["received_at"])))
+            self.end = max(filter(None, (self.end, e["at"])))
+            self.last = _order(e)
+            if e.get("bytes") is not None:
+                prev_t = int(self.start.timestamp()) if self.traffic_t is None else self.traffic_t
+                self.traffic_t, self.bytes = _spread(self.buckets, prev_t, self.bytes,
+                                                     int(e["at"].timestamp()), max(self.bytes, e["bytes"]))
+        return self
+
+    @classmethod
+    def of(cls, events):
+        """The state after all of a session's events."""
+        events = sorted(events, key=_order)
+        return cls(start=_start_of(events)).take(events)
+
+    @classmethod
+    def resumed(cls, doc, pending):
+        """The state of a stored session document with `pending` taken in, or
+        None when they cannot simply follow what it holds."""
+        carried = doc.get("media_state")
+        if carried is None:
+            return None  # stored before sessions kept their state
+        last = _position(carried["last_at"], carried["last_key"])
+        pending = sorted(pending, key=_order)
+        if pending and _order(pending[0]) <= last:
+            return None  # late, or already in the session
+        start = min([doc["start"], _start_of(pending)] if pending else [doc["start"]])
+        if start < doc["start"] and carried["traffic_t"] is not None:
+            return None  # the traffic spread from the old start
+        buckets = defaultdict(int)
+        for b in doc.get("traffic") or ():
+            buckets[int(b["t"].timestamp())] += b["bytes"]
+        state = cls(start=start, end=doc["end"], latest=dict(carried["latest"]), dvr=carried["dvr"],
+                    closed=doc["closed"], n_events=doc["n_events"], received_at=doc["received_at"],
+                    bytes=doc["bytes"], traffic_t=carried["traffic_t"], buckets=buckets, last=last)
+        return state.take(pending)
+
+
+def _events_find(client_id, query, index):
+    # (The embedded engine scans everything and ignores the hint.)
+    return list(store.collection(store.MEDIA_EVENTS).find({"client_id": client_id, **query}).hint(index))
+
+
+def update_session(client_id, server_id, key, now):
+    """Bring one session up to date with its pending events and store it.
 
     Returns the document, or None when no event of `key` is stored.
     """
-    events = list(store.collection(store.MEDIA_EVENTS)
-                  .find({"client_id": client_id, "session_id": key}).sort("at", 1))
-    if not events:  # a resent event_id that was first stored under another session
-        return None
-    latest = {}
-    for e in events:
-        latest.update({n: e[n] for n in TEXT_FIELDS if e.get(n)})
-    opened = [e["opened_at"] for e in events if e.get("opened_at")]
-    start = min(opened + [e["at"] for e in events])
-    end = max(e["at"] for e in events)
-    points, running = [], 0
-    for e in events:
-        if e.get("bytes") is not None:
-            running = max(running, e["bytes"])
-            points.append((e["at"], running))
+    sessions = store.sessions()
+    doc = None
+    for _ in range(UPDATE_ATTEMPTS):
+        stored = sessions.find_one({"client_id": client_id, "_id": key})
+        # Read after the session: a pending event it already holds (its mark
+        # outlived a failure, or its writer has not unmarked it yet) sorts
+        # before its last event and sends us to the recomputation; one taken
+        # in by a later writer makes our compare-and-set fail.
+        pending = _events_find(client_id, {"session_id": key, "pending": True}, "client_session_pending")
+        state = _State.resumed(stored, pending) if stored is not None else None
+        if state is None:
+            events = _events_find(client_id, {"session_id": key}, "client_session")
+            if not events:  # a resent event_id that was first stored under another session
+                return None
+            state = _State.of(events)
+            pending = [e for e in events if e.get("pending")]
+        doc = session_from_state(client_id, server_id, key, state, now)
+        if _compare_and_set(sessions, client_id, key, stored, doc):
+            if pending:
+                store.collection(store.MEDIA_EVENTS).update_many(
+                    {"client_id": client_id, "_id": {"$in": [e["_id"] for e in pending]}},
+                    {"$unset": {"pending": ""}})
+            return doc
+    # Others kept updating it: its events stay pending for the next update.
+    return doc
+
+
+def _compare_and_set(sessions, client_id, key, stored, doc):
+    if stored is None:
+        try:
+            sessions.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+    carried = stored.get("media_state") or {}
+    # `start` as read, too: with it the filter names the whole shard key
+    # {client_id, start}, which MongoDB asks for when a replacement moves the
+    # start (an earlier opened_at).
+    return sessions.replace_one(
+        {"client_id": client_id, "start": stored["start"], "_id": key, "n_events": stored.get("n_events"),
+         "media_state.last_at": carried.get("last_at"), "media_state.last_key": carried.get("last_key")},
+        doc).matched_count == 1
+
+
+def session_from_state(client_id, server_id, key, state, now):
+    """The session document of `state`, with what the host says of it now."""
+    latest, start = state.latest, state.start
     manifest = latest.get("manifest_type", "").lower()
-    archive = manifest in ARCHIVE_MANIFESTS or (not manifest and any(e.get("dvr") for e in events))
+    archive = manifest in ARCHIVE_MANIFESTS or (not manifest and state.dvr)
     media = latest.get("media")  # None when no event of the session named its stream
     channel_id = host.channel_for_stream(client_id, media) if media else None
     program_id = host.programme_on_air(client_id, channel_id, start) if channel_id and not archive else None
@@ -357,24 +494,18 @@ def rebuild_session(client_id, server_id, key, now):
     country = country.upper() if len(country) == 2 else geo.country_for_ip(ip)
     doc = session_document(
         _id=key, client_id=client_id, source="media_server",
-        protocol=latest.get("proto", "unknown").lower(), start=start, end=end,
+        protocol=latest.get("proto", "unknown").lower(), start=start, end=state.end,
         channel_id=channel_id, program_id=program_id, kind="archive" if archive else "live",
-        received_at=min(e["received_at"] for e in events),
+        received_at=state.received_at,
         ip=ip or None, user_agent=ua, x_user_agent=xua or None, **origin.device_fields(ua, xua),
         country=country, server_id=server_id, media=media, token=latest.get("token"),
-        user_id=latest.get("user_id"), bytes=running, traffic=traffic_buckets(start, points),
-        closed=any(e["event"] == "play_closed" for e in events), n_events=len(events))
+        user_id=latest.get("user_id"), bytes=state.bytes, traffic=_bucket_list(state.buckets),
+        closed=state.closed, n_events=state.n_events)
     doc["updated_at"] = now
     viewer = host.viewer_for_token(client_id, latest.get("token"), latest.get("user_id"))
     if viewer is not None:
         doc.update(account_id=viewer.account_id, customer_id=viewer.customer_id,
                    tariff_ids=host.tariffs_at(client_id, viewer.account_id, start), device_type=viewer.device_type)
-    try:
-        # Two requests may rebuild the same session at once; the one that saw
-        # more events wins, so a slower, staler rebuild cannot overwrite it.
-        store.sessions().replace_one(
-            {"client_id": client_id, "_id": key, "n_events": {"$lte": len(events)}}, doc,
-            upsert=True)
-    except DuplicateKeyError:
-        pass
+    doc["media_state"] = {"latest": dict(latest), "dvr": state.dvr, "last_at": state.last[0],
+                          "last_key": state.last[-1], "traffic_t": state.traffic_t}
     return doc

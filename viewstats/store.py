@@ -6,19 +6,23 @@ names, the declared indexes, the raw-data retention and the write path.
 Every other module asks for a collection here and passes a filter that
 starts with `client_id`, the shard-key prefix.
 
-With no MongoDB configured the embedded in-process engine (mongomock-ng) is
-used. It is for demos and tests: it keeps nothing on disk and each process
-sees its own data.
+With no MongoDB configured the embedded in-process engine (mongomock-ng,
+made fit for the job by embedded.py) is used. It is for demos and tests:
+each process sees its own data, kept on disk only in the demo's folder
+(VIEWSTATS_EMBEDDED_PATH).
 """
 import logging
 import os
 import threading
+from datetime import timedelta
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from . import examined as _metering
 from .conf import setting
+from .documents import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +35,35 @@ DAILY_DIRTY = "daily_dirty"
 # deployment (viewstats/enrich/uacache.py): one document per
 # (User-Agent, X-User-Agent) hash, plus the reclassification checkpoints.
 UA_CACHE = "ua_cache"
+# Pre-aggregated viewing per operator-local day (viewstats/rollups.py) and
+# each client's fill state.
+ROLLUPS = "rollups"
+ROLLUP_STATE = "rollup_state"
+
+# Sessions longer than this (a box left playing for days: pushes have no
+# length cap) are also kept in the small partial `client_long_*` indexes, so
+# a query over a time window needs to look only this far past it on the
+# other indexes and finds the longer sessions there.
+LONG_SESSION_SECONDS = 86400
 
 # Declared indexes per collection. `client_id` leads every one so that each
 # query stays on one tenant's chunk range once the collection is sharded on
-# {client_id: 1, start: 1}.
+# {client_id: 1, _id: 1} (README, "Scaling").
 INDEXES = {
     SESSIONS: [
-        IndexModel([("client_id", ASCENDING), ("start", ASCENDING)], name="client_start"),
+        # With `_id` the index also gives the order of the session list's
+        # pages, ties included (reports/sessions.py); it serves everything
+        # (client_id, start) did, and the shard key.
+        IndexModel([("client_id", ASCENDING), ("start", ASCENDING), ("_id", ASCENDING)],
+                   name="client_start_id"),
         IndexModel([("client_id", ASCENDING), ("end", ASCENDING)], name="client_end"),
+        IndexModel([("client_id", ASCENDING), ("end", ASCENDING), ("_id", ASCENDING)],
+                   name="client_end_id"),
+        IndexModel([("client_id", ASCENDING), ("end", ASCENDING), ("_id", ASCENDING)],
+                   name="client_long_end_id",
+                   partialFilterExpression={"duration": {"$gt": LONG_SESSION_SECONDS}}),
+        IndexModel([("client_id", ASCENDING), ("start", ASCENDING)], name="client_long_start",
+                   partialFilterExpression={"duration": {"$gt": LONG_SESSION_SECONDS}}),
         IndexModel([("client_id", ASCENDING), ("channel_id", ASCENDING), ("start", ASCENDING)],
                    name="client_channel_start"),
         IndexModel([("client_id", ASCENDING), ("account_id", ASCENDING), ("start", DESCENDING)],
@@ -60,6 +85,10 @@ INDEXES = {
         IndexModel([("client_id", ASCENDING), ("day", ASCENDING), ("server", ASCENDING)],
                    name="client_day_server"),
     ],
+    # A report reads a client's cells of a range of days.
+    ROLLUPS: [
+        IndexModel([("client_id", ASCENDING), ("day", ASCENDING)], name="client_day"),
+    ],
     # Days whose daily statistics must be recomputed (late or resent data).
     DAILY_DIRTY: [
         IndexModel([("client_id", ASCENDING), ("day", ASCENDING)], name="client_day"),
@@ -72,6 +101,9 @@ INDEXES = {
     ],
     MEDIA_EVENTS: [
         IndexModel([("client_id", ASCENDING), ("session_id", ASCENDING)], name="client_session"),
+        # Events stored but not yet in their session (viewstats/mediaserver.py).
+        IndexModel([("client_id", ASCENDING), ("session_id", ASCENDING)], name="client_session_pending",
+                   partialFilterExpression={"pending": True}),
     ],
     # Strings waiting for their full classification, oldest first.
     UA_CACHE: [
@@ -101,13 +133,17 @@ def is_embedded():
 def _new_client():
     global _embedded_warned
     if is_embedded():
-        import mongomock_ng
+        from . import embedded
 
+        path = setting("VIEWSTATS_EMBEDDED_PATH")
         if not _embedded_warned:
-            logger.warning("No MongoDB configured: using the embedded in-process engine, "
-                           "which keeps nothing on disk. Set MONGODB_URI for production.")
+            logger.warning("No MongoDB configured: using the embedded in-process engine, which %s. "
+                           "Set MONGODB_URI for production.",
+                           f"loads and saves {path} (one process only)" if path else "keeps nothing on disk")
             _embedded_warned = True
-        return mongomock_ng.MongoClient(tz_aware=True)
+        # Every call on an embedded collection holds _embedded_lock (below);
+        # a save takes it too, so that no write lands inside a snapshot.
+        return embedded.new_client(path, guard=_embedded_lock)
     options = {"tz_aware": True, "connect": False, "appname": "viewstats"}
     uri = setting("MONGODB_URI")
     # How long a call waits for an unreachable server before it fails (and
@@ -173,6 +209,9 @@ class _SerializedCollection:
     collection while another thread writes it. Every call on it therefore
     holds one process-wide lock. A real MongoDB needs none: its unique `_id`
     index is what makes a resent or concurrent write a duplicate.
+
+    Planner options are dropped here, so callers pass the `hint` a real
+    server needs on every engine (and the meter in examined.py sees it).
     """
 
     def __init__(self, coll):
@@ -184,9 +223,16 @@ class _SerializedCollection:
             return attr
 
         def call(*args, **kwargs):
+            for option in _PLANNER_OPTIONS:
+                kwargs.pop(option, None)
             with _embedded_lock:
                 return attr(*args, **kwargs)
         return call
+
+
+# An engine without indexes or a sort memory limit has no use for them (and
+# rejects a hint on some calls).
+_PLANNER_OPTIONS = ("hint", "allowDiskUse")
 
 
 _embedded_lock = threading.RLock()
@@ -194,7 +240,17 @@ _embedded_lock = threading.RLock()
 
 def collection(name):
     coll = get_db()[name]
-    return _SerializedCollection(coll) if is_embedded() else coll
+    coll = _SerializedCollection(coll) if is_embedded() else coll
+    return _metering.wrap(coll, name) if _metering.active() else coll
+
+
+def examined(all_threads=False):
+    """`with store.examined() as meter:` counts the documents the queries inside examine.
+
+    See viewstats/examined.py. Only collections obtained inside the `with`
+    are metered; `all_threads=True` meters every thread of the process.
+    """
+    return _metering.Meter(all_threads=all_threads)
 
 
 def sessions():
@@ -317,7 +373,8 @@ def ua_fill_sessions(client_id, since, key, ua):
     """Give a client's sessions received since `since` that wait for `key` their device fields."""
     result = sessions().update_many(
         {"client_id": client_id, "received_at": {"$gte": since}, "ua_hash": key, "ua_pending": True},
-        {"$set": {"ua": ua}, "$unset": {"ua_pending": ""}})
+        # updated_at: the rollups regroup the days whose device cells changed.
+        {"$set": {"ua": ua, "updated_at": utcnow()}, "$unset": {"ua_pending": ""}})
     return result.modified_count
 
 
@@ -343,7 +400,9 @@ def ua_set_sessions(client_id, updates):
     """Apply (session _id, fields) device updates in one unordered bulk write."""
     if not updates:
         return 0
-    ops = [pymongo.UpdateOne({"client_id": client_id, "_id": _id}, {"$set": fields, "$unset": {"ua_pending": ""}})
+    now = utcnow()
+    ops = [pymongo.UpdateOne({"client_id": client_id, "_id": _id},
+                             {"$set": {**fields, "updated_at": now}, "$unset": {"ua_pending": ""}})
            for _id, fields in updates]
     return sessions().bulk_write(ops, ordered=False).modified_count
 
@@ -364,3 +423,54 @@ def ua_save_checkpoint(name, fields):
 
 def ua_drop_checkpoint(name):
     collection(UA_CACHE).delete_one({"_id": f"checkpoint:{name}"})
+
+
+def sessions_aggregate(pipeline, hint=None):
+    """Aggregate over sessions, naming the index a real server must use.
+
+    The hint matters where the planner could pick an index that walks the
+    client's whole history; big groupings may spill to disk. The embedded
+    engine takes neither option (_SerializedCollection drops them).
+    """
+    options = {"allowDiskUse": True}
+    if hint:
+        options["hint"] = hint
+    return sessions().aggregate(pipeline, **options)
+
+
+def save_embedded():
+    """Write the embedded engine's data to VIEWSTATS_EMBEDDED_PATH now (nothing without it)."""
+    from .embedded import save
+    return save()
+
+
+def mark_daily_dirty(client_id, day):
+    """Mark a client's local day (a date) for its daily statistics to be recomputed.
+
+    `v` counts the marks, so a recomputation clears only the mark it saw.
+    client_id is in the filter: it leads the shard key, and an upsert on a
+    sharded collection must name the whole key.
+    """
+    collection(DAILY_DIRTY).update_one({"client_id": client_id, "_id": f"{client_id}:{day}"},
+                                       {"$set": {"day": day.isoformat()}, "$inc": {"v": 1}}, upsert=True)
+
+
+def ending_after(client_id, after, upto, inclusive=False, **conditions):
+    """[(filter, index)] of a client's sessions ending after `after` that started before `upto`.
+
+    Together the filters hold every such session, once: those ending up to
+    `upto` + LONG_SESSION_SECONDS on `client_end_id` (a range bounded on both
+    sides, so an old window never walks the history after it), and the
+    longer ones ending later on the partial `client_long_end_id`, which
+    holds only sessions longer than that. `inclusive` also takes sessions
+    ending exactly at `after` (a zero-length session at a day's midnight);
+    `conditions` are added to both filters (`start` included).
+    """
+    cut = upto + timedelta(seconds=LONG_SESSION_SECONDS)
+    low = {"$gte" if inclusive else "$gt": after}
+    return [
+        ({"client_id": client_id, "end": {**low, "$lte": cut}, **conditions}, "client_end_id"),
+        # Naming the duration is what lets the partial index serve this part.
+        ({"client_id": client_id, "end": {"$gt": max(after, cut)}, **conditions,
+          "duration": {"$gt": LONG_SESSION_SECONDS}}, "client_long_end_id"),
+    ]

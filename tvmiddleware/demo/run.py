@@ -1,14 +1,21 @@
 """Orchestrates the demo: operator, a week of viewing over HTTP, then every command."""
 import random
+import signal
+import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
 from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError
 
 from smartystats import demo as dynamics_demo
-from viewstats import popularity, store
+from tvmiddleware import models as m
+from viewstats import embedded, popularity, store
+from viewstats.conf import setting
 from viewstats.reports import demo as reports_demo
 from viewstats.documents import set_clock
 from viewstats.enrich import geo
@@ -43,6 +50,8 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
     call_command("migrate", verbosity=0)
     settings.VIEWSTATS_PUSH_HEARTBEAT = heartbeat
     settings.VIEWSTATS_PUSH_SESSION_TIMEOUT = 3 * heartbeat
+    # The demo reads its reports right after sending the data they count.
+    settings.VIEWSTATS_ROLLUP_REFRESH_SECONDS = 0
     settings.VIEWSTATS_GEOIP_PATH = _geoip_database(stdout)
     geo.reset()
     op = build_operator(rng, "Demo Operator", accounts=accounts, days=days, now=now)
@@ -66,6 +75,8 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
             sim.misbehave()
             set_clock(None)
             _print_ingestion(stdout, op, sim, began)
+            stdout.write("== Viewing rollups (what the reports read)")
+            call_command("viewstats_fill_rollups", "--quiet", stdout=_Indented(stdout))
             stdout.write("== Media-server sessions and viewing reports")
             reports_demo.run(server.base_url, op.client.id, stdout=stdout, days=days)
     finally:
@@ -74,13 +85,77 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
     popularity.demo_run(op.client.id, stdout)
     stdout.write("== Subscriber dynamics")
     dynamics_demo.run(stdout)
+    path = setting("VIEWSTATS_EMBEDDED_PATH") if store.is_embedded() else ""
+    if path:
+        saving = time.monotonic()
+        store.save_embedded()
+        stdout.write(f"== Embedded MongoDB data saved in {path} ({time.monotonic() - saving:.1f} s)")
     stdout.write(f"== Done in {time.monotonic() - began:.0f} s")
-    stdout.write("  admin: http://127.0.0.1:8000/admin/ (user admin, password admin); "
-                 "`python manage.py demo --serve` keeps serving the demo's data there")
     if serve:
-        with LocalServer(port) as server:
-            stdout.write(f"  serving {server.base_url}/admin/ (Ctrl-C to stop)")
+        _serve(stdout, port)
+    elif path:
+        stdout.write(f"  `make demo-serve` (manage.py demo --reuse, with SQLITE_PATH and VIEWSTATS_EMBEDDED_PATH "
+                     f"as here) serves this state on http://127.0.0.1:{port}/admin/ (user admin, password admin) "
+                     "without simulating again")
+    else:
+        stdout.write("  `python manage.py demo --serve` keeps serving the demo's data on "
+                     f"http://127.0.0.1:{port}/admin/ (user admin, password admin)")
+
+
+class _Indented:
+    """A command's output, indented under the demo's section heading."""
+
+    def __init__(self, stdout):
+        self.stdout = stdout
+
+    def write(self, text):
+        for line in text.rstrip("\n").splitlines():
+            self.stdout.write(f"  {line}")
+
+    def flush(self):
+        pass
+
+
+def serve_saved(stdout, *, port=8000):
+    """Serve the state a previous run left, without simulating: --reuse."""
+    database = settings.DATABASES["default"]["NAME"]
+    path = setting("VIEWSTATS_EMBEDDED_PATH")
+    if store.is_embedded():
+        if not path:
+            raise CommandError("--reuse serves the MongoDB data a previous run saved, but VIEWSTATS_EMBEDDED_PATH "
+                               "is not set (the embedded engine keeps nothing otherwise): run `make demo` and "
+                               "then `make demo-serve`.")
+        if embedded.saved_state(path) is None:
+            raise CommandError(f"Nothing is saved in {path}: run `make demo` (or the demo with "
+                               f"VIEWSTATS_EMBEDDED_PATH={path}) first.")
+    call_command("migrate", verbosity=0)
+    try:
+        clients = list(m.Client.objects.order_by("id"))
+    except DatabaseError as exc:
+        raise CommandError(f"Cannot read the demo's database {database}: {exc}") from exc
+    if not clients:
+        raise CommandError(f"The database {database} holds no operator: run the demo with the same "
+                           "SQLITE_PATH first (`make demo` uses demo.sqlite3).")
+    sessions = store.sessions()
+    source = f"embedded MongoDB data from {path}" if store.is_embedded() else "the configured MongoDB"
+    stdout.write(f"== Serving the saved demo state ({database}, {source})")
+    for client in clients:
+        stdout.write(f"  operator '{client.name}' (client {client.id}): "
+                     f"{sessions.count_documents({'client_id': client.id})} sessions")
+    _serve(stdout, port)
+
+
+def _serve(stdout, port):
+    if threading.current_thread() is threading.main_thread():
+        # A plain `kill` then ends the process normally, so that the embedded
+        # engine's data is saved at exit as on Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    with LocalServer(port) as server:
+        stdout.write(f"  serving {server.base_url}/admin/ (user admin, password admin; Ctrl-C to stop)")
+        try:
             server.serve_forever()
+        except KeyboardInterrupt:
+            stdout.write("  stopped")
 
 
 def _print_ingestion(stdout, op, sim, began):

@@ -365,6 +365,10 @@ class _Worker:
         while True:
             self._event.wait(timeout=0.5 if _refill else 1.0)
             self._event.clear()
+            if setting("VIEWSTATS_UA_CLASSIFY") != "deferred":
+                # Switched to "external" (or "inline") since the thread started:
+                # the command fills now, and two fillers would race for claims.
+                continue
             self.busy = True
             # The device database is pure Python: while it works, requests of
             # this process wait for the interpreter lock. A 1 ms switch

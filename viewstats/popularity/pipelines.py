@@ -47,12 +47,10 @@ def _clipped_ms(window):
 
 
 def _aggregate(pipeline):
-    options = {}
-    if not store.is_embedded():
-        # The planner could pick client_start (start < window end), which
-        # reaches back over the whole history; client_end stops at the window.
-        # (The embedded engine scans everything and ignores both options.)
-        options = {"hint": SESSION_INDEX, "allowDiskUse": True}
+    # The planner could pick client_start (start < window end), which
+    # reaches back over the whole history; client_end stops at the window.
+    # (The embedded engine scans everything and ignores both options.)
+    options = {"hint": SESSION_INDEX, "allowDiskUse": True}
     return store.sessions().aggregate(pipeline, **options)
 
 

@@ -7,8 +7,18 @@ totals equal the sum of the rows. Viewers are not: one viewer may watch
 several channels, so the total counts each viewer of the whole range once.
 With unique=True every figure is computed over unique sessions (see
 unique.py) and rows also carry raw_sessions.
+
+Where they can answer, the figures come from the rollups
+(viewstats/rollups.py): one client, a range of whole local days, no `ip` or
+`user_agent` filter and not unique. Their cells keep the viewer, so the
+figures are the same as from raw sessions, to the session. Otherwise the raw
+sessions of the range are read. `computed_from` in the report says which.
 """
-from .. import host, store
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from .. import host, rollups, store
+from .filters import local_midnight
 from .unique import merge_stages
 
 DIMENSIONS = {
@@ -21,14 +31,11 @@ DIMENSIONS = {
     "country": {"country": "$country"},
     "protocol": {"source": "$source", "protocol": "$protocol"},
 }
+# Dimensions whose rows are few (bounded by a catalogue), so rows and totals
+# fit one $facet result document (16 MB); programmes may not.
+FACETED = ("channel", "device", "country", "protocol")
 ADDITIVE = ("sessions", "watch_time", "bytes", "raw_sessions")
-
-# The $cond (not $ifNull over $toString) keeps a missing account from
-# becoming the string "null" on engines that stringify null.
-VIEWER = {"$cond": [{"$eq": [{"$ifNull": ["$account_id", None]}, None]},
-                    {"$concat": ["ip:", {"$ifNull": ["$ip", ""]}, "|",
-                                 {"$ifNull": ["$user_agent", ""]}]},
-                    {"$concat": ["a:", {"$toString": "$account_id"}]}]}
+VIEWER = rollups.VIEWER
 
 
 def aggregate(pipeline):
@@ -37,36 +44,94 @@ def aggregate(pipeline):
     return store.sessions().aggregate(pipeline, **options)
 
 
-def base_stages(filters, unique=False):
-    stages = [{"$match": filters.match()}]
-    if unique:
-        stages += merge_stages()
-    return stages
+class Source:
+    """Where a report's figures come from: raw sessions or the rollup cells."""
+
+    def __init__(self, filters, unique=False, use_rollups=True):
+        self.filters, self.unique = filters, unique
+        self.days = cell_days(filters) if use_rollups and not unique else None
+        self.cells = self.days is not None
+
+    @property
+    def name(self):
+        return "rollups" if self.cells else "sessions"
+
+    def aggregate(self, pipeline):
+        if self.cells:
+            return rollups.cells().aggregate(pipeline)
+        return aggregate(pipeline)
+
+    def stages(self):
+        if self.cells:
+            match = self.filters.match()
+            del match["start"]
+            match["day"] = {"$gte": self.days[0].isoformat(), "$lte": self.days[1].isoformat()}
+            return [{"$match": match}]
+        stages = [{"$match": self.filters.match()}]
+        if self.unique:
+            stages += merge_stages()
+        return stages
+
+    def viewer(self):
+        return "$v" if self.cells else VIEWER
+
+    def sums(self):
+        if self.cells:
+            return {m: {"$sum": f"${m}"} for m in ("sessions", "watch_time", "bytes")}
+        return {"sessions": {"$sum": 1}, "watch_time": {"$sum": "$duration"},
+                "bytes": {"$sum": {"$ifNull": ["$bytes", 0]}},
+                "raw_sessions": {"$sum": "$raw_sessions" if self.unique else 1}}
+
+    def additive(self):
+        return [m for m in ADDITIVE if m in self.sums()]
 
 
-def _sums(n_expr):
-    return {"sessions": {"$sum": 1}, "watch_time": {"$sum": "$duration"},
-            "bytes": {"$sum": {"$ifNull": ["$bytes", 0]}}, "raw_sessions": {"$sum": n_expr}}
+def cell_days(filters):
+    """(first, last) local days when the rollups can answer `filters`, else None."""
+    if len(filters.client_ids) != 1 or any(getattr(filters, f) for f in rollups.RAW_ONLY_FILTERS):
+        return None
+    client_id = filters.client_ids[0]
+    tz = ZoneInfo(host.client_time_zone(client_id))
+    first = filters.start.astimezone(tz).date()
+    last = (filters.end - timedelta(microseconds=1)).astimezone(tz).date()
+    if local_midnight(first, tz) != filters.start or local_midnight(last + timedelta(days=1), tz) != filters.end:
+        return None  # instants that are not local midnights: only sessions know
+    if not rollups.refresh(client_id):
+        return None
+    return first, last
 
 
-def pipeline(filters, dimension, unique=False):
-    key = DIMENSIONS[dimension]
-    return base_stages(filters, unique) + [
-        {"$group": {"_id": {"k": key, "v": VIEWER}, **_sums("$raw_sessions" if unique else 1)}},
+def _group_rows(source, key):
+    sums = source.sums()
+    return [
+        {"$group": {"_id": {"k": key, "v": source.viewer()}, **sums}},
         {"$group": {"_id": "$_id.k", "viewers": {"$sum": 1},
-                    **{m: {"$sum": f"${m}"} for m in ADDITIVE}}},
-        {"$sort": {"sessions": -1, "watch_time": -1}},
+                    **{m: {"$sum": f"${m}"} for m in sums}}},
+        {"$sort": {"sessions": -1, "watch_time": -1, "_id": 1}},
     ]
 
 
-def totals(filters, unique=False):
-    rows = list(aggregate(base_stages(filters, unique) + [
-        {"$group": {"_id": VIEWER, **_sums("$raw_sessions" if unique else 1)}},
-        {"$group": {"_id": None, "viewers": {"$sum": 1},
-                    **{m: {"$sum": f"${m}"} for m in ADDITIVE}}},
-    ]))
-    row = rows[0] if rows else {"viewers": 0, **{m: 0 for m in ADDITIVE}}
-    return _finish({k: v for k, v in row.items() if k != "_id"}, unique)
+def _group_totals(source):
+    sums = source.sums()
+    return [
+        {"$group": {"_id": source.viewer(), **sums}},
+        {"$group": {"_id": None, "viewers": {"$sum": 1}, **{m: {"$sum": f"${m}"} for m in sums}}},
+    ]
+
+
+def pipeline(filters, dimension, unique=False):
+    source = Source(filters, unique)
+    return source.stages() + _group_rows(source, DIMENSIONS[dimension])
+
+
+def _totals_row(rows, source):
+    row = rows[0] if rows else {"viewers": 0, **{m: 0 for m in source.additive()}}
+    return _finish({k: v for k, v in row.items() if k != "_id"}, source.unique)
+
+
+def totals(filters, unique=False, use_rollups=True):
+    source = Source(filters, unique, use_rollups)
+    return _totals_row(list(source.aggregate(source.stages() + _group_totals(source))), source)
 
 
 def _finish(row, unique):
@@ -76,15 +141,35 @@ def _finish(row, unique):
     return row
 
 
-def rows(filters, dimension, unique=False):
-    """Yield the breakdown rows (labelled), largest first."""
-    raw = list(aggregate(pipeline(filters, dimension, unique)))
+def _compute(source, dimension):
+    """(raw rows, totals) in one pass where the rows are few, else two."""
+    key = DIMENSIONS[dimension]
+    if dimension in FACETED:
+        out = list(source.aggregate(source.stages() + [
+            {"$facet": {"rows": _group_rows(source, key), "totals": _group_totals(source)}}]))
+        facet = out[0] if out else {"rows": [], "totals": []}
+        return facet["rows"], _totals_row(facet["totals"], source)
+    rows = list(source.aggregate(source.stages() + _group_rows(source, key)))
+    return rows, _totals_row(list(source.aggregate(source.stages() + _group_totals(source))), source)
+
+
+def _label_rows(filters, dimension, raw, unique):
     labels = _labels(filters.client_ids, dimension, raw)
+    names = list(DIMENSIONS[dimension])
     for r in raw:
-        row = dict(r.pop("_id"))
+        # A missing field and null are one value: say null either way.
+        row = {name: None for name in names}
+        row.update(r.pop("_id"))
         row.update(labels(row))
         row.update(r)
         yield _finish(row, unique)
+
+
+def rows(filters, dimension, unique=False, use_rollups=True):
+    """Yield the breakdown rows (labelled), largest first."""
+    source = Source(filters, unique, use_rollups)
+    raw = list(source.aggregate(source.stages() + _group_rows(source, DIMENSIONS[dimension])))
+    yield from _label_rows(filters, dimension, raw, unique)
 
 
 def _labels(client_ids, dimension, raw):
@@ -103,7 +188,10 @@ def _labels(client_ids, dimension, raw):
     return lambda row: {}
 
 
-def report(filters, dimension, unique=False):
+def report(filters, dimension, unique=False, use_rollups=True):
+    """The breakdown; `use_rollups=False` reads raw sessions whatever the range."""
+    source = Source(filters, unique, use_rollups)
+    raw, total = _compute(source, dimension)
     return {"report": dimension, "unique": unique, "filters": filters.as_dict(),
-            "rows": list(rows(filters, dimension, unique)), "totals": totals(filters, unique),
-            "additive": [m for m in ADDITIVE if unique or m != "raw_sessions"]}
+            "rows": list(_label_rows(filters, dimension, raw, unique)), "totals": total,
+            "additive": source.additive(), "computed_from": source.name}

@@ -26,13 +26,19 @@ Every segment is listed, zero included. Metrics:
     traffic     bytes sent in the segment, from the sessions' 5-minute traffic
                 buckets (a bucket belongs to the segment it starts in, so an
                 hour's minutes show traffic on minutes 0, 5, 10, ...)
+
+A year's and a month's sessions, watch time and viewers of one client come
+from the rollups (viewstats/rollups.py: their cells are local days and keep
+the viewer, so a month's viewers stay distinct); a day's hours and an hour's
+minutes, several clients at once, and traffic come from the sessions of the
+period, which is all such a query examines.
 """
 import calendar
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from ..conf import setting
-from .breakdowns import VIEWER, aggregate
+from .. import rollups, store
+from .breakdowns import VIEWER
 from .filters import FIRST_DAY, LAST_DAY, local_midnight, zone_for
 
 METRICS = ("sessions", "viewers", "watch_time", "traffic")
@@ -129,14 +135,15 @@ def counters(client_ids, metric, year, month=None, day=None, hour=None, source=N
     bounds = [s for _, s in starts] + [end]
     client = client_ids[0] if len(client_ids) == 1 else {"$in": client_ids}
     values = dict.fromkeys(range(len(starts)), 0)
+    parts = []  # (pipeline, index); a traffic query reads two index ranges (store.ending_after)
     if metric == "traffic":
-        longest = timedelta(hours=setting("VIEWSTATS_MAX_SESSION_HOURS"))
-        match = {"client_id": client, "start": {"$gte": bounds[0] - longest, "$lt": end},
-                 "end": {"$gte": bounds[0]}, "source": "media_server"}
-        stages = [{"$match": match}, {"$project": {"traffic": 1}}, {"$unwind": "$traffic"},
-                  {"$match": {"traffic.t": {"$gte": bounds[0], "$lt": end}}},
-                  {"$bucket": {"groupBy": "$traffic.t", "boundaries": bounds,
-                               "output": {"value": {"$sum": "$traffic.bytes"}}}}]
+        if source != "device":  # devices report no traffic
+            tail = [{"$project": {"traffic": 1}}, {"$unwind": "$traffic"},
+                    {"$match": {"traffic.t": {"$gte": bounds[0], "$lt": end}}},
+                    {"$bucket": {"groupBy": "$traffic.t", "boundaries": bounds,
+                                 "output": {"value": {"$sum": "$traffic.bytes"}}}}]
+            parts = [([{"$match": match}] + tail, index) for match, index in store.ending_after(
+                client, bounds[0], end, inclusive=True, start={"$lt": end}, source="media_server")]
     else:
         match = {"client_id": client, "start": {"$gte": bounds[0], "$lt": end}}
         if source:
@@ -157,14 +164,43 @@ def counters(client_ids, metric, year, month=None, day=None, hour=None, source=N
             stages = [{"$match": match},
                       {"$bucket": {"groupBy": "$start", "boundaries": bounds,
                                    "output": {"value": output}}}]
-    if metric == "traffic" and source == "device":
-        stages = []  # devices report no traffic
+        parts = [(stages, "client_start_id")]
+    from_cells = _from_cells(client_ids, metric, year, month, day, source)
+    if from_cells is not None:
+        for i, (label, _) in enumerate(starts):
+            values[i] = from_cells.get(label, 0)
+        parts = []
     index = {b: i for i, b in enumerate(bounds)}
-    for r in (aggregate(stages) if stages else []):
-        values[index[_utc(r["_id"])]] = r["value"]
+    for stages, hint in parts:
+        for r in store.sessions_aggregate(stages, hint=hint):
+            values[index[_utc(r["_id"])]] += r["value"]
     return {"metric": metric, "year": year, "month": month, "day": day, "hour": hour,
             "data": {str(label): values[i] for i, (label, _) in enumerate(starts)
                      if label is not None}}
+
+
+def _from_cells(client_ids, metric, year, month, day, source):
+    """{month or day of month: value} from the rollups, or None where they cannot answer."""
+    if day is not None or metric == "traffic" or len(client_ids) != 1:
+        return None
+    if not rollups.refresh(client_ids[0]):
+        return None
+    if month is None:
+        first, last = date(year, 1, 1), date(year, 12, 31)
+        segment = {"$arrayElemAt": [{"$split": ["$day", "-"]}, 1]}  # "YYYY-MM-DD" -> "MM"
+    else:
+        first = date(year, month, 1)
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        segment = {"$arrayElemAt": [{"$split": ["$day", "-"]}, 2]}  # -> "DD"
+    match = {"client_id": client_ids[0], "day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
+    if source:
+        match["source"] = source
+    if metric == "viewers":
+        stages = [{"$match": match}, {"$group": {"_id": {"s": segment, "v": "$v"}}},
+                  {"$group": {"_id": "$_id.s", "value": {"$sum": 1}}}]
+    else:
+        stages = [{"$match": match}, {"$group": {"_id": segment, "value": {"$sum": f"${metric}"}}}]
+    return {int(r["_id"]): r["value"] for r in rollups.cells().aggregate(stages)}
 
 
 def _utc(instant):

@@ -38,7 +38,10 @@ viewing time; reading a marked day recomputes it first. So a server that
 was cut off and resends its backlog, once or many times, fills the gap
 exactly. A day that may still receive device data (younger than
 VIEWSTATS_MAX_EVENT_AGE_DAYS) is also recomputed when its figures are older
-than VIEWSTATS_DAILY_REFRESH_SECONDS.
+than VIEWSTATS_DAILY_REFRESH_SECONDS, unless the rollups track the client:
+their fill marks every day a stored or changed session touches (device
+sessions included), so a settled report reads stored rows only and
+recomputes just the marked days.
 """
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -46,10 +49,9 @@ from zoneinfo import ZoneInfo
 
 from pymongo import ReplaceOne
 
-from .. import host, store
+from .. import host, rollups, store
 from ..conf import setting
 from ..documents import utcnow
-from .breakdowns import aggregate
 from .filters import check_day, local_midnight
 
 BUCKET_SECONDS = 300
@@ -72,12 +74,8 @@ def mark_dirty(client_id, start, end):
     zone = _zone(client_id)
     last_instant = max(start, end - MS)
     day, last = start.astimezone(zone).date(), last_instant.astimezone(zone).date()
-    dirty = store.collection(store.DAILY_DIRTY)
     while day <= last:
-        # client_id in every filter: it leads the shard key, and an upsert
-        # on a sharded collection must name the whole key.
-        dirty.update_one({"client_id": client_id, "_id": f"{client_id}:{day}"},
-                         {"$set": {"day": day.isoformat()}, "$inc": {"v": 1}}, upsert=True)
+        store.mark_daily_dirty(client_id, day)
         day += timedelta(days=1)
 
 
@@ -93,16 +91,31 @@ def compute_day(client_id, day):
     inside = {"$max": [0, {"$subtract": [{"$min": [{"$toLong": "$end"}, d1_ms]},
                                           {"$max": [{"$toLong": "$start"}, d0_ms]}]}]}
     # Every session that started in the day (its connection) or has viewing
-    # in it; `end >= d0` keeps a zero-length session starting at midnight.
-    for r in _aggregate([
-            {"$match": {"client_id": client_id, "end": {"$gte": d0}, "start": {"$lt": d1}}},
+    # in it (`end >= d0` keeps a zero-length session starting at midnight),
+    # with the traffic of the media-server ones, in one pass per index range.
+    facet = {
+        "sessions": [
             {"$project": {"_id": 0, "server": {"$ifNull": ["$server_id", DEVICES]},
                           "protocol": "$protocol",
                           "started": {"$cond": [{"$gte": ["$start", d0]}, 1, 0]},
                           "inside": inside}},
             {"$group": {"_id": {"server": "$server", "protocol": "$protocol"},
                         "n": {"$sum": "$started"}, "inside": {"$sum": "$inside"},
-                        "viewed": {"$sum": {"$cond": [{"$gt": ["$inside", 0]}, 1, 0]}}}}]):
+                        "viewed": {"$sum": {"$cond": [{"$gt": ["$inside", 0]}, 1, 0]}}}}],
+        "traffic": [
+            {"$match": {"source": "media_server"}},
+            {"$project": {"server_id": 1, "traffic": 1}},
+            {"$unwind": "$traffic"},
+            {"$match": {"traffic.t": {"$gte": d0, "$lt": d1}}},
+            {"$group": {"_id": {"server": "$server_id", "t": "$traffic.t"},
+                        "bytes": {"$sum": "$traffic.bytes"}}}],
+    }
+    sessions, traffic = [], []
+    for match, index in store.ending_after(client_id, d0, d1, inclusive=True, start={"$lt": d1}):
+        for out in store.sessions_aggregate([{"$match": match}, {"$facet": facet}], hint=index):
+            sessions += out["sessions"]
+            traffic += out["traffic"]
+    for r in sessions:
         if not r["n"] and not r["viewed"]:
             continue  # only sessions that ended exactly at midnight
         protocol = r["_id"].get("protocol")
@@ -114,15 +127,7 @@ def compute_day(client_id, day):
                 by[protocol] = by.get(protocol, 0) + r["n"]
             row["_view_ms"] += r["inside"]
             row["_viewed"] += r["viewed"]
-    longest = timedelta(hours=setting("VIEWSTATS_MAX_SESSION_HOURS"))
-    for r in aggregate([
-            {"$match": {"client_id": client_id, "start": {"$gte": d0 - longest, "$lt": d1},
-                        "end": {"$gte": d0}, "source": "media_server"}},
-            {"$project": {"server_id": 1, "traffic": 1}},
-            {"$unwind": "$traffic"},
-            {"$match": {"traffic.t": {"$gte": d0, "$lt": d1}}},
-            {"$group": {"_id": {"server": "$server_id", "t": "$traffic.t"},
-                        "bytes": {"$sum": "$traffic.bytes"}}}]):
+    for r in traffic:
         for server in (str(r["_id"]["server"]), ALL):
             row = rows[server]
             row["traffic_bytes"] += r["bytes"]
@@ -141,14 +146,6 @@ def compute_day(client_id, day):
             peak_out_at=peak_at, peak_in_bps=None)
         out[server] = row
     return out
-
-
-def _aggregate(pipeline):
-    """Sessions overlapping a day: like the popularity windows, `client_end` serves
-    `end >= d0` and stops at the day, where `client_start` would reach back
-    over the whole history (the embedded engine ignores the options)."""
-    options = {} if store.is_embedded() else {"hint": "client_end", "allowDiskUse": True}
-    return store.sessions().aggregate(pipeline, **options)
 
 
 def recompute_day(client_id, day):
@@ -170,7 +167,9 @@ def recompute_day(client_id, day):
         dirty.delete_one({"client_id": client_id, "_id": key, "v": mark["v"]})
 
 
-def _stale_days(client_id, days):
+def _stale_days(client_id, days, tracked):
+    """The days to recompute before reading: marked, never computed, or (when
+    the rollup fill does not track this client's changes) possibly stale."""
     names = [d.isoformat() for d in days]
     dirty = {d["day"] for d in store.collection(store.DAILY_DIRTY).find(
         {"client_id": client_id, "day": {"$in": names}}, {"day": 1})}
@@ -183,7 +182,8 @@ def _stale_days(client_id, days):
     for day, name in zip(days, names):
         computed = stored.get(name)
         final = local_midnight(day, zone) + settle
-        if name in dirty or computed is None or (computed < final and computed < now - refresh):
+        if name in dirty or computed is None or (
+                not tracked and computed < final and computed < now - refresh):
             stale.append(day)
     return stale
 
@@ -196,7 +196,9 @@ def report(client_ids, first, last, servers=None):
     for client_id in client_ids:
         today = utcnow().astimezone(_zone(client_id)).date()
         days = [first + timedelta(days=i) for i in range((min(last, today) - first).days + 1)]
-        for day in _stale_days(client_id, days):
+        # A fill marks every day its changed sessions touch (rollups.fill_day).
+        tracked = rollups.refresh(client_id)
+        for day in _stale_days(client_id, days, tracked):
             recompute_day(client_id, day)
         match = {"client_id": client_id, "day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
         if servers:
