@@ -241,8 +241,8 @@ def test_viewers_counter_groups_twice_and_matches_brute_force(admin_client, oper
     operator.client.save()
     docs = make_sessions(operator, 61, n=300, span_hours=72)
     stages = []
-    real = counters.aggregate
-    monkeypatch.setattr(counters, "aggregate", lambda p: stages.append(p) or real(p))
+    real = store.sessions_aggregate
+    monkeypatch.setattr(store, "sessions_aggregate", lambda p, hint=None: stages.append(p) or real(p, hint))
     local = ZoneInfo(zone)
     first = docs[0]["start"].astimezone(local)
     for path, segment_of in (

@@ -19,7 +19,10 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from pymongo.errors import PyMongoError
 
 from . import host, store
@@ -86,32 +89,96 @@ def _item_id(item, reasons):
     if len(value) > 128:
         reasons.append("id: longer than 128 characters")
         return None
-    if not value.isprintable() or any("\ud800" <= ch <= "\udfff" for ch in value):
+    if not value.isprintable():
         # BSON cannot store a lone surrogate, and a control character in an
-        # id is a client bug, not an id.
+        # id is a client bug, not an id. Surrogates (category Cs) are never
+        # printable, so this one test refuses both.
         reasons.append("id: must be printable Unicode text")
         return None
     return value
 
 
 def _instant(item, name, reasons):
-    if item.get(name) is None:
+    value = item.get(name)
+    if value is None:
         reasons.append(f"{name}: required")
         return None
     try:
-        return whole_seconds(parse_instant(item[name]))
+        return whole_seconds(parse_instant(value))
     except ValueError as exc:
         reasons.append(f"{name}: {exc}")
         return None
 
 
+class _Limits:
+    """The settings that bound a batch item, read once until a setting changes.
+
+    setting() goes through Django's lazy settings object, which costs
+    microseconds per call (more for a name left to its default), and every
+    item needs four of them. Settings do not change in a running server;
+    tests change them with override_settings, whose `setting_changed`
+    signal drops this snapshot.
+    """
+
+    def __init__(self):
+        self.skew_seconds = setting("VIEWSTATS_MAX_CLOCK_SKEW_SECONDS")
+        self.session_hours = setting("VIEWSTATS_MAX_SESSION_HOURS")
+        self.age_days = setting("VIEWSTATS_MAX_EVENT_AGE_DAYS")
+        self.timeshift_hours = setting("VIEWSTATS_MAX_TIMESHIFT_HOURS")
+
+    # The timedeltas are built on first use, so a malformed setting fails at
+    # the same check (and item) as when it was read there.
+    @cached_property
+    def skew(self):
+        return timedelta(seconds=self.skew_seconds)
+
+    @cached_property
+    def session(self):
+        return timedelta(hours=self.session_hours)
+
+    @cached_property
+    def age(self):
+        return timedelta(days=self.age_days)
+
+
+_limits = None
+
+
+def _current_limits():
+    global _limits
+    if _limits is None:
+        _limits = _Limits()
+    return _limits
+
+
+@receiver(setting_changed)
+def _forget_limits(**kwargs):
+    global _limits
+    _limits = None
+
+
+def _check_interval(start, end, now, limits, reasons):
+    skew = limits.skew
+    if end < start:
+        reasons.append("end: before start")
+    elif end - start > limits.session:
+        reasons.append(f"end: session longer than {limits.session_hours} hours")
+    if end > now + skew:
+        reasons.append(f"end: in the future (more than {skew.seconds} s ahead of the server clock)")
+    if start < now - limits.age:
+        reasons.append(f"start: older than {limits.age_days} days")
+
+
 def validate_item(item, login, now):
     """Return (item_id, session fields, reasons). Reasons empty = valid."""
-    reasons = []
     if not isinstance(item, dict):
         return None, None, ["item: expected a JSON object"]
+    limits = _current_limits()
+    reasons = []
     item_id = _item_id(item, reasons)
-    client_id = _int_field(item, "client_id", reasons)
+    # The optional fields are mostly absent: a key test is much cheaper than
+    # the call that would find nothing (a None value still goes through it).
+    client_id = _int_field(item, "client_id", reasons) if "client_id" in item else None
     if client_id is not None and client_id != login.client_id:
         reasons.append("client_id: does not match the authenticated client")
     channel_id = _int_field(item, "channel_id", reasons, required=True)
@@ -125,30 +192,25 @@ def validate_item(item, login, now):
     start = _instant(item, "start", reasons)
     end = _instant(item, "end", reasons)
     if start and end:
-        skew = timedelta(seconds=setting("VIEWSTATS_MAX_CLOCK_SKEW_SECONDS"))
-        if end < start:
-            reasons.append("end: before start")
-        elif end - start > timedelta(hours=setting("VIEWSTATS_MAX_SESSION_HOURS")):
-            reasons.append(f"end: session longer than {setting('VIEWSTATS_MAX_SESSION_HOURS')} hours")
-        if end > now + skew:
-            reasons.append(f"end: in the future (more than {skew.seconds} s ahead of the server clock)")
-        if start < now - timedelta(days=setting("VIEWSTATS_MAX_EVENT_AGE_DAYS")):
-            reasons.append(f"start: older than {setting('VIEWSTATS_MAX_EVENT_AGE_DAYS')} days")
-    program_id = _int_field(item, "program_id", reasons)
+        _check_interval(start, end, now, limits, reasons)
+    program_id = _int_field(item, "program_id", reasons) if "program_id" in item else None
     if program_id is not None and channel_id is not None:
         if host.programme_channel(login.client_id, program_id) != channel_id:
             reasons.append(f"program_id: {program_id} is not a programme of channel {channel_id}")
     if kind == "archive" and program_id is None and not any(r.startswith("program_id") for r in reasons):
         reasons.append("program_id: required for archive viewing")
-    timeshift = _int_field(item, "timeshift_offset", reasons,
-                           maximum=setting("VIEWSTATS_MAX_TIMESHIFT_HOURS")) or 0
-    archive_offset = _int_field(item, "archive_offset", reasons)
+    timeshift = 0
+    if "timeshift_offset" in item:
+        timeshift = _int_field(item, "timeshift_offset", reasons, maximum=limits.timeshift_hours) or 0
+    archive_offset = _int_field(item, "archive_offset", reasons) if "archive_offset" in item else None
     if reasons:
         return item_id, None, reasons
     if program_id is None and kind == "live":
-        program_id = host.programme_on_air(login.client_id, channel_id, start - timedelta(hours=timeshift))
-    fields = dict(channel_id=channel_id, program_id=program_id, kind=kind, start=start, end=end,
-                  timeshift_offset=timeshift, archive_offset=archive_offset)
+        # Most items watch live: skip building a zero timedelta for them.
+        on_air_at = start - timedelta(hours=timeshift) if timeshift else start
+        program_id = host.programme_on_air(login.client_id, channel_id, on_air_at)
+    fields = {"channel_id": channel_id, "program_id": program_id, "kind": kind, "start": start, "end": end,
+              "timeshift_offset": timeshift, "archive_offset": archive_offset}
     return item_id, fields, []
 
 

@@ -40,23 +40,31 @@ def set_clock(clock=None):
 
 def whole_seconds(instant):
     """Sessions are kept to the second: finer is noise for viewing statistics."""
-    return instant.replace(microsecond=0)
+    # Most instants are whole already, and replace() costs microseconds
+    # (keyword arguments): datetimes are immutable, so the instant itself does.
+    return instant.replace(microsecond=0) if instant.microsecond else instant
 
 
 def session_document(*, _id, client_id, source, protocol, start, end, channel_id,
                       program_id=None, kind="live", login=None, tariff_ids=(), timeshift_offset=0,
                       archive_offset=None, origin=None, received_at=None, **extra):
     start, end = whole_seconds(start), whole_seconds(end)
+    if login:
+        account_id, customer_id, device_type = login.account_id, login.customer_id, login.device_type
+        device_key = f"{account_id}:{login.device_id}"
+    else:
+        account_id = customer_id = device_type = device_key = None
+    received_at = received_at or utcnow()
     doc = {
         "_id": _id,
         "client_id": client_id,
         "source": source,
         "protocol": protocol,
-        "account_id": login.account_id if login else None,
-        "customer_id": login.customer_id if login else None,
+        "account_id": account_id,
+        "customer_id": customer_id,
         "tariff_ids": list(tariff_ids),
-        "device_type": login.device_type if login else None,
-        "device_key": f"{login.account_id}:{login.device_id}" if login else None,
+        "device_type": device_type,
+        "device_key": device_key,
         "channel_id": channel_id,
         "program_id": program_id,
         "kind": kind,
@@ -65,9 +73,9 @@ def session_document(*, _id, client_id, source, protocol, start, end, channel_id
         "start": start,
         "end": end,
         "duration": int((end - start).total_seconds()),
-        "received_at": received_at or utcnow(),
+        "received_at": received_at,
+        "updated_at": received_at,
     }
-    doc["updated_at"] = doc["received_at"]
     if origin is not None:
         doc.update(origin.as_fields())
     doc.update(extra)

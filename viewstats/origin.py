@@ -7,7 +7,9 @@ lookup; a never-seen one gets our fast rules' answer at once and, when the
 device database is needed, `ua_pending` until the filler completes it.
 """
 import ipaddress
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .conf import setting
 from .enrich import geo, uacache
@@ -24,9 +26,18 @@ class Origin:
     ua_pending: bool = False
 
     def as_fields(self):
+        """The session fields; a new dict per call, with its own copy of `ua`."""
+        fields = self._fields.copy()
+        fields["ua"] = dict(self.device)
+        return fields
+
+    @cached_property
+    def _fields(self):
+        # The same for every session the request stores, so built once
+        # (`ua` is a placeholder that keeps the field order).
         fields = {"ip": self.ip or None, "user_agent": self.user_agent,
                   "x_user_agent": self.x_user_agent or None,
-                  "ua": dict(self.device), "country": self.country}
+                  "ua": None, "country": self.country}
         if self.ua_hash:
             fields["ua_hash"] = self.ua_hash
         if self.ua_pending:
@@ -34,8 +45,10 @@ class Origin:
         return fields
 
 
-def _trusted(addr):
-    return addr in set(setting("VIEWSTATS_TRUSTED_PROXIES") or ())
+# A dotted-quad IPv4 address already in the form ipaddress prints: 0..255,
+# ASCII digits, no leading zeros (which ipaddress refuses anyway).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PLAIN_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 
 
 def client_ip(meta):
@@ -47,11 +60,22 @@ def client_ip(meta):
     """
     addr = meta.get("REMOTE_ADDR", "")
     forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and _trusted(addr):
-        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
-            addr = hop
-            if not _trusted(hop):
-                break
+    if forwarded:
+        trusted = set(setting("VIEWSTATS_TRUSTED_PROXIES") or ())  # once per request, not per hop
+        if addr in trusted:
+            for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+                addr = hop
+                if hop not in trusted:
+                    break
+    return _normalised_ip(addr)
+
+
+def _normalised_ip(addr):
+    """`addr` as ipaddress prints it, or "" if it is not an address."""
+    if type(addr) is str and _PLAIN_IPV4.fullmatch(addr):
+        # The common case, printed as it came: skip ipaddress's parse and
+        # print. Anything but a plain str (None, a number) goes the long way.
+        return addr
     try:
         return str(ipaddress.ip_address(addr))
     except ValueError:

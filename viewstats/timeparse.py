@@ -12,14 +12,8 @@ def parse_instant(value):
     8601 strings with a UTC offset or `Z`. A string without an offset is
     refused: guessing its zone would shift the viewing by hours.
     """
-    if isinstance(value, bool):
-        raise ValueError("expected a timestamp, got a boolean")
-    if isinstance(value, (int, float)):
-        try:
-            seconds = value / 1000 if abs(value) >= _MS_THRESHOLD else value
-            return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):  # 10**400 / 1000 overflows a float too
-            raise ValueError(f"timestamp {_short(value)} is out of range") from None
+    # Strings first: nearly every device sends one, and no value is both a
+    # string and a number, so the order of the tests decides nothing else.
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -31,6 +25,14 @@ def parse_instant(value):
             return parsed.astimezone(timezone.utc)
         except OverflowError:
             raise ValueError(f"{_short(value)} is out of range") from None
+    if isinstance(value, bool):
+        raise ValueError("expected a timestamp, got a boolean")
+    if isinstance(value, (int, float)):
+        try:
+            seconds = value / 1000 if abs(value) >= _MS_THRESHOLD else value
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):  # 10**400 / 1000 overflows a float too
+            raise ValueError(f"timestamp {_short(value)} is out of range") from None
     raise ValueError(f"expected a timestamp, got {type(value).__name__}")
 
 
