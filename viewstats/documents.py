@@ -40,8 +40,8 @@ def set_clock(clock=None):
 
 def whole_seconds(instant):
     """Sessions are kept to the second: finer is noise for viewing statistics."""
-    # Most instants are whole already, and replace() costs microseconds
-    # (keyword arguments): datetimes are immutable, so the instant itself does.
+    # Most instants are whole already and replace() costs microseconds; a
+    # datetime is immutable, so a whole one is returned as it is.
     return instant.replace(microsecond=0) if instant.microsecond else instant
 
 
