@@ -54,11 +54,14 @@ jobs: treat single numbers as noisy, CPU time less so than wall time. The
 embedded engine keeps no index, so every query that is not by `_id` reads
 the whole collection: its times grow with 2N while the examined counts show
 what a real MongoDB with the declared indexes would read. At the default
-sizes the run takes about 25 minutes on the embedded engine of a 2-core
-machine (4 at 10000, 20 at 100000: every query there is a pass over all 2N
-documents); --sizes 1000000 takes hours there and needs several GB of memory
-(use MONGODB_URI for that size). --no-examined skips the meter (faster on the
-embedded engine, whose meter counts by scanning).
+sizes the run takes 20 to 25 minutes on the embedded engine of a 2-core
+machine (3 to 4 at 10000, 18 to 21 at 100000: every query there is a pass
+over all 2N documents); --sizes 1000000 takes hours there and needs several
+GB of memory (use MONGODB_URI for that size). On the embedded engine the
+meter counts by passing over the collection too, so documents examined are
+metered there only up to --examined-max sessions per client (20000; metering
+100000 there adds an estimated 5 to 10 minutes); --no-examined skips the
+meter everywhere.
 """
 import argparse
 import gc

@@ -215,8 +215,10 @@ def validate_item(item, login, now):
 
 
 def _existing_ids(login, ids):
+    # The `_id` index reads one key per id; a planner racing client_end (also
+    # led by client_id) could otherwise walk the client's history.
     return {d["_id"] for d in store.sessions().find({"client_id": login.client_id, "_id": {"$in": ids}},
-                                                     {"_id": 1})}
+                                                     {"_id": 1}, hint="_id_")}
 
 
 def _sessions_opened_on(login, day_start):
