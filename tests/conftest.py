@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.factories import HOSTS, make_operator
+from tests.factories import HOSTS, empty_store, make_operator
 
 # One name per test run (per process): Redis keys, RQ queues and lock files
 # of two runs on one machine, or on one Redis, never meet.
@@ -77,16 +77,9 @@ def _run_namespace(_run_lock_dir):
 
 @pytest.fixture(autouse=True)
 def _fresh_state():
-    from viewstats import caching, store
+    from viewstats import caching
 
-    caching.clear_all()
-    if store.is_embedded():
-        store.reset()
-    else:
-        db = store.get_db()
-        for name in db.list_collection_names():
-            db[name].delete_many({})
-    store.ensure_indexes()
+    empty_store()
     yield
     caching.clear_all()
 

@@ -23,6 +23,20 @@ HOSTS = {
 }
 
 
+def empty_store():
+    """An empty statistics store with its indexes: the embedded engine anew, a real server emptied."""
+    from viewstats import caching, store
+
+    caching.clear_all()
+    if store.is_embedded():
+        store.reset()
+    else:
+        db = store.get_db()
+        for name in db.list_collection_names():
+            db[name].delete_many({})
+    store.ensure_indexes()
+
+
 def current_builder():
     for path, builder in HOSTS.values():
         if settings.VIEWSTATS_HOST == path:

@@ -27,8 +27,8 @@ import pytest
 from django.core.management import call_command
 
 from smartystats import models as smarty
-from tests.factories import DEVICE_TYPES, make_operator
-from viewstats import rollups, caching, documents, store
+from tests.factories import DEVICE_TYPES, empty_store, make_operator
+from viewstats import documents, rollups, store
 from viewstats.documents import session_document
 from viewstats.reports import counters, run
 
@@ -211,14 +211,7 @@ def _shifted(docs):
 
 
 def _fresh_store():
-    if store.is_embedded():
-        store.reset()
-    else:
-        db = store.get_db()
-        for name in db.list_collection_names():
-            db[name].delete_many({})
-    store.ensure_indexes()
-    caching.clear_all()
+    empty_store()
     for model in (smarty.FillState, smarty.MaxOnline, smarty.Count, smarty.OnlineNow, smarty.StatsSnapshot,
                   smarty.DailyStats, smarty.DailyPayments):
         model.objects.all().delete()
