@@ -332,7 +332,7 @@ def test_fresh_install_into_a_new_project(tmp_path):
         assert ROOT not in where.parents, f"{package} imports from the checkout: {where}"
     assert not any(p and Path(p).resolve() == ROOT for p in probe["sys_path"]), probe["sys_path"]
     for data_file in ("smartystats/templates/smartystats/dynamics.html",
-                      "smartystats/static/smartystats/chart.umd.min.js"):
+                      "viewstats/static/viewstats/chart.umd.min.js"):
         assert (site / data_file).is_file(), f"the wheel lacks package data {data_file}"
     lap("startproject + settings")
 

@@ -24,7 +24,8 @@ def _account_value(account):
         status=status,
         tariff_periods=tuple(c.TariffPeriod(p.tariff_id, p.start, p.end)
                              for p in account.tariff_periods.all()),
-        device_types=tuple(sorted({d.play_device.system_name for d in account.devices.all()})))
+        device_types=tuple(sorted({d.play_device.system_name for d in account.devices.all()})),
+        login=account.abonement)
 
 
 def _accounts(client_id):
@@ -120,6 +121,12 @@ class ReferenceHost(c.Host):
 
     def accounts(self, client_id):
         return (_account_value(r) for r in _accounts(client_id).iterator(chunk_size=2000))
+
+    def account_logins(self, client_id, account_ids):
+        wanted = {_as_int(a): a for a in account_ids if _as_int(a) is not None}
+        rows = (m.Account.objects.filter(client_id=client_id, id__in=list(wanted))
+                .exclude(abonement="").values_list("id", "abonement"))
+        return {wanted[i]: login for i, login in rows}
 
     def customers(self, client_id):
         rows = m.Customer.objects.filter(client_id=client_id).order_by("id").values_list("id", "created_at")

@@ -134,6 +134,7 @@ class Account:
     status: str = ACTIVE
     tariff_periods: tuple = ()
     device_types: tuple = ()
+    login: str = ""  # what the operator calls the account (its login or number); reports show it
 
     @property
     def active(self):
@@ -265,6 +266,18 @@ class Host(ABC):
     @abstractmethod
     def accounts(self, client_id: int) -> Iterable[Account]:
         """Every account of the operator, deactivated ones too. May be a generator."""
+
+    def account_logins(self, client_id: int, account_ids) -> dict:
+        """{account id: login} for those of `account_ids` that are the operator's
+        and have a login. Reports call it once per page; the default asks
+        `account` for each id, so a host with many rows per page overrides it
+        with one query."""
+        found = {}
+        for account_id in account_ids:
+            account = self.account(client_id, account_id)
+            if account is not None and account.login:
+                found[account_id] = account.login
+        return found
 
     @abstractmethod
     def customers(self, client_id: int) -> Iterable[Customer]:

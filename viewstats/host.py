@@ -145,6 +145,21 @@ def tariffs_at(client_id, account_id, at):
     return list(account.tariffs_at(at)) if account is not None else []
 
 
+def account_logins(client_ids, account_ids):
+    """{account id: login} over the clients' accounts (for labels; ids stay the key)."""
+    ids = [a for a in dict.fromkeys(account_ids) if a is not None]
+    found = {}
+    for client_id in client_ids:
+        if ids:
+            found.update(get_host().account_logins(client_id, ids))
+    return found
+
+
+def device_type_names(client_ids):
+    """{system name: display name} of the clients' device types."""
+    return {d.system_name: d.name for c in client_ids for d in _device_types(c) if d.name}
+
+
 def active_account_ids(client_id):
     """Accounts that are active now (their current status), whatever they were before."""
     return sorted((a.id for a in get_host().accounts(client_id) if a.active), key=str)

@@ -438,6 +438,14 @@ def sessions_aggregate(pipeline, hint=None):
     return sessions().aggregate(pipeline, **options)
 
 
+def latest_session_start(client_id):
+    """When the client's latest session started, or None without any (one index key read)."""
+    doc = next(iter(sessions().find({"client_id": client_id}, {"start": 1})
+                    .sort([("start", DESCENDING), ("_id", DESCENDING)]).hint("client_start_id").limit(1)),
+               None)
+    return doc["start"] if doc else None
+
+
 def save_embedded():
     """Write the embedded engine's data to VIEWSTATS_EMBEDDED_PATH now (nothing without it)."""
     from .embedded import save

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 from .. import rollups, store
 from .breakdowns import VIEWER
 from .filters import FIRST_DAY, LAST_DAY, local_midnight, zone_for
+from .timeline import bucket_of
 
 METRICS = ("sessions", "viewers", "watch_time", "traffic")
 
@@ -153,9 +154,7 @@ def counters(client_ids, metric, year, month=None, day=None, hour=None, source=N
             # of the viewers per segment ($addToSet) passes the 16 MB document
             # limit on a big operator's month. The segment is the last
             # boundary not after `start`, as $bucket puts it.
-            segment = {"$switch": {"branches": [{"case": {"$gte": ["$start", b]}, "then": b}
-                                                for b in reversed(bounds[:-1])],
-                                   "default": None}}
+            segment = bucket_of("$start", bounds[:-1])
             stages = [{"$match": match},
                       {"$group": {"_id": {"s": segment, "v": VIEWER}}},
                       {"$group": {"_id": "$_id.s", "value": {"$sum": 1}}}]

@@ -4,8 +4,9 @@
                         (UTC when several clients are read); default: the
                         last 7 days up to today
     from, to            ISO 8601 instants instead (to is exclusive)
-    channel, category, tariff, account, server   ids (64-bit), comma-separated
+    channel, programme, category, tariff, account, server   ids (64-bit), comma-separated
     device_type, country, source, kind, protocol  names, comma-separated
+    brand, model        the device's brand and model (as the device report shows them)
     ip, user_agent      exact values
 A session is in the range when it started in it.
 """
@@ -19,6 +20,9 @@ from ..documents import utcnow
 from ..timeparse import parse_instant
 
 SOURCES = ("device", "media_server")
+FILTER_PARAMS = ("channel", "programme", "category", "device_type", "tariff", "country",
+                 "source", "kind", "protocol", "account", "server", "brand", "model", "ip",
+                 "user_agent")
 MAX_RANGE_DAYS = 366
 # The days a report may name: the day after, the next month or year and a
 # local midnight in any time zone all stay within what datetime can hold.
@@ -94,6 +98,7 @@ class Filters:
     start: datetime
     end: datetime
     channel: list = field(default_factory=list)
+    programme: list = field(default_factory=list)
     device_type: list = field(default_factory=list)
     tariff: list = field(default_factory=list)
     country: list = field(default_factory=list)
@@ -102,6 +107,8 @@ class Filters:
     protocol: list = field(default_factory=list)
     account: list = field(default_factory=list)
     server: list = field(default_factory=list)
+    brand: list = field(default_factory=list)
+    model: list = field(default_factory=list)
     ip: str = ""
     user_agent: str = ""
 
@@ -110,10 +117,11 @@ class Filters:
         ids = self.client_ids
         m = {"client_id": ids[0] if len(ids) == 1 else {"$in": ids},
              "start": {"$gte": self.start, "$lt": self.end}}
-        for name, key in (("channel", "channel_id"), ("device_type", "device_type"),
+        for name, key in (("channel", "channel_id"), ("programme", "program_id"),
+                          ("device_type", "device_type"),
                           ("tariff", "tariff_ids"), ("country", "country"), ("source", "source"),
                           ("kind", "kind"), ("protocol", "protocol"), ("account", "account_id"),
-                          ("server", "server_id")):
+                          ("server", "server_id"), ("brand", "ua.brand"), ("model", "ua.model")):
             values = getattr(self, name)
             if values:
                 m[key] = {"$in": values}
@@ -125,9 +133,8 @@ class Filters:
 
     def as_dict(self):
         return {"start": self.start.isoformat(), "end": self.end.isoformat(),
-                **{k: getattr(self, k) for k in (
-                    "channel", "device_type", "tariff", "country", "source", "kind", "protocol",
-                    "account", "server", "ip", "user_agent") if getattr(self, k)}}
+                **{k: getattr(self, k) for k in FILTER_PARAMS
+                   if k != "category" and getattr(self, k)}}
 
 
 def parse_filters(params, client_ids):
@@ -149,12 +156,14 @@ def parse_filters(params, client_ids):
     if end - start > timedelta(days=MAX_RANGE_DAYS):
         raise FilterError(f"the range is longer than {MAX_RANGE_DAYS} days")
     f = Filters(client_ids=client_ids, start=start, end=end,
-                channel=_ints(get("channel"), "channel"), tariff=_ints(get("tariff"), "tariff"),
+                channel=_ints(get("channel"), "channel"),
+                programme=_ints(get("programme"), "programme"), tariff=_ints(get("tariff"), "tariff"),
                 account=_account_ids(get("account")), server=_ints(get("server"), "server"),
                 device_type=_names(get("device_type")),
                 country=[c.upper() if len(c) == 2 else c for c in _names(get("country"))],
                 source=_names(get("source")), kind=_names(get("kind")),
-                protocol=_names(get("protocol")), ip=get("ip"), user_agent=get("user_agent"))
+                protocol=_names(get("protocol")), brand=_names(get("brand")),
+                model=_names(get("model")), ip=get("ip"), user_agent=get("user_agent"))
     bad = [s for s in f.source if s not in SOURCES]
     if bad:
         raise FilterError(f"source: expected {' or '.join(SOURCES)}, got {bad[0]!r}")

@@ -8,49 +8,20 @@ import itertools
 import json
 from datetime import date, datetime
 
+from urllib.parse import urlencode
+
+from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from .. import access, host, outage
 from ..reports.filters import FilterError
-from ..reports.run import REPORTS, TITLES, run, table
-
-
-FILTER_FIELDS = ("client", "date_from", "date_to", "channel", "category", "device_type", "tariff",
-                 "country", "source", "ip", "user_agent", "account", "server", "unique", "sort")
-SORT_CHOICES = [("-start", "newest first"), ("start", "oldest first"), ("-duration", "longest first"),
-                ("duration", "shortest first"), ("-end", "ended last"), ("end", "ended first")]
-
-
-def _filter_widgets(request, client_ids):
-    """The page's filter form: dates, and the client's own choices as lists.
-
-    Only the scoped clients' channels, categories and tariffs are offered, so
-    a staff user's form never shows another operator's names.
-    """
-    def choices(pairs):
-        return [("", "all")] + [(str(k), str(v)) for k, v in pairs]
-
-    one_client = len(client_ids) == 1
-    lists = {
-        "channel": choices(sorted(host.channel_names(client_ids).items(), key=lambda kv: kv[1])),
-        "category": choices(host.category_names(client_ids).items()),
-        "tariff": choices(host.tariff_names(client_ids).items()),
-        "device_type": choices((d, d) for d in host.client_device_types(client_ids)),
-        "source": choices((("device", "devices"), ("media_server", "media servers"))),
-        "unique": [("", "raw sessions"), ("1", "unique sessions")],
-        "sort": [("", "default")] + SORT_CHOICES,
-    } if one_client else {}
-    widgets = []
-    for name in FILTER_FIELDS:
-        value = request.GET.get(name, "")
-        kind = "date" if name in ("date_from", "date_to") else ("select" if name in lists else "text")
-        widgets.append({"name": name, "label": name.replace("_", " "), "value": value, "kind": kind,
-                        "options": lists.get(name, [])})
-    return widgets
+from ..reports.run import DESCRIPTIONS, REPORTS, TITLES, run, table
+from . import report_pages
 
 
 def _json_default(value):
@@ -140,17 +111,33 @@ def report_csv(request, client_ids, name):
 
 
 def _page_scope(request):
+    """The one client a page shows: the staff user's own, or the superuser's choice
+    (the first operator until they choose); None when the user is not staff."""
     if not request.user.is_authenticated or not request.user.is_staff:
         return None
-    return access.client_scope(request.user, request.GET.get("client"))
+    requested = request.GET.get("client")
+    if request.user.is_superuser and requested in (None, "", access.ALL):
+        ids = host.all_client_ids()
+        return ids[:1]
+    return access.client_scope(request.user, requested)
+
+
+def _page_context(request, client_ids, title):
+    return {**admin.site.each_context(request), "title": title,
+            "reports": [(n, TITLES[n]) for n in REPORTS],
+            "clients": host.clients() if request.user.is_superuser else None,
+            "client_id": client_ids[0] if client_ids else None,
+            "client_name": host.client_name(client_ids[0]) if client_ids else ""}
 
 
 @require_GET
 def report_index(request):
-    if _page_scope(request) is None:
+    client_ids = _page_scope(request)
+    if client_ids is None:
         return redirect_to_login(request.get_full_path(), "admin:login")
     return render(request, "viewstats/report_index.html",
-                  {"title": "Viewing statistics", "reports": [(n, TITLES[n]) for n in REPORTS]})
+                  {**_page_context(request, client_ids, "Viewing statistics"),
+                   "entries": [(n, TITLES[n], DESCRIPTIONS[n]) for n in REPORTS]})
 
 
 @require_GET
@@ -158,16 +145,23 @@ def report_page(request, name):
     client_ids = _page_scope(request)
     if client_ids is None:
         return redirect_to_login(request.get_full_path(), "admin:login")
-    error, data = None, None
+    if name not in REPORTS:
+        raise Http404(f"no report {name}")
+    context = _page_context(request, client_ids, TITLES[name])
+    context.update(name=name, description=DESCRIPTIONS[name])
+    if not client_ids:
+        context["error"] = "There is no operator yet: the statistics belong to an operator."
+        return render(request, "viewstats/report.html", context)
+    page = report_pages.Page(name, request.GET, client_ids)
     try:
-        data = run(name, request.GET, client_ids)
+        page.build()
     except FilterError as exc:
-        error = str(exc)
-    rows = (data or {}).get("rows", [])
-    columns = list(rows[0]) if rows else []
-    return render(request, "viewstats/report.html", {
-        "title": TITLES.get(name, name), "name": name, "error": error, "data": data,
-        "columns": columns, "rows": [[r.get(c) for c in columns] for r in rows],
-        "totals": (data or {}).get("totals"),
-        "query": request.GET.urlencode(), "reports": [(n, TITLES[n]) for n in REPORTS],
-        "filters": _filter_widgets(request, client_ids)})
+        context["error"] = str(exc)
+    context.update(
+        page=page, zone=page.zone.key, period=page.period,
+        periods=report_pages.period_choices(page),
+        filters=report_pages.filter_widgets(page),
+        csv=reverse("viewstats:report-csv", args=[name]) + "?" + urlencode(
+            {k: v for k, v in page.base_params().items() if v}),
+        charts=page.charts)
+    return render(request, "viewstats/report.html", context)
