@@ -7,6 +7,7 @@ host contract (`viewstats.contract.Host`), named in VIEWSTATS_HOST.
 Table names follow Smarty's (`clients_client`, `tvmiddleware_*`).
 """
 import secrets
+from datetime import timezone as dt_timezone
 
 from django.db import models
 from django.utils import timezone
@@ -123,7 +124,9 @@ class EpgProgramme(models.Model):
         verbose_name = "EPG programme"
 
     def __str__(self):
-        return f"{self.title} ({self.begin:%Y-%m-%d %H:%M})"
+        # In UTC, and saying so: pages that know the operator's zone show its time themselves.
+        begin = self.begin.astimezone(dt_timezone.utc)
+        return f"{self.title} — {self.channel.name}, {begin:%Y-%m-%d %H:%M} UTC"
 
 
 class Customer(models.Model):
@@ -263,6 +266,9 @@ class ChannelSortingItem(models.Model):
         ordering = ["sorting", "position"]
         unique_together = [("sorting", "channel")]
 
+    def __str__(self):
+        return f"{self.position}. {self.channel.name if self.channel_id else '—'}"
+
 
 class Selection(models.Model):
     """An ordered set of content shown as a row in apps (Smarty: selection)."""
@@ -300,3 +306,8 @@ class SelectionItem(models.Model):
 
     class Meta:
         ordering = ["selection", "position"]
+
+    def __str__(self):
+        if self.programme_id:
+            return f"{self.position}. {self.programme.title}"
+        return f"{self.position}. {self.channel.name if self.channel_id else '—'}"

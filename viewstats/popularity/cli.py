@@ -78,6 +78,15 @@ class PopularityCommand(StoreGuardMixin, BaseCommand):
                                  f"{opts.DEFAULT_SELECTION_SIZE}; items without viewing fill "
                                  "up to the size.")
 
+    def add_min_sessions_option(self, parser):
+        parser.add_argument("--min_sessions", default="0", metavar="N",
+                            help="Leave out items watched in fewer than N sessions, so that no "
+                                 "item ranks on a thin sample (a median of 3 sessions); 0, the "
+                                 "default, keeps every item. With N > 0 nothing fills a list up: "
+                                 "a selection may hold fewer than SELECTION_SIZE items, and a "
+                                 "sorting only the channels with enough sessions (apps list the "
+                                 "other channels after them, in the standard order).")
+
     def add_output_options(self, parser):
         parser.add_argument("--format", default="text", metavar="text|json",
                             help="text (default): a summary; json: the computed ranking with "
@@ -145,6 +154,10 @@ class PopularityCommand(StoreGuardMixin, BaseCommand):
                           f"{result['counted_sessions']} views counted")
         self.stdout.write(f"    {len(result['items'])} items: {result['watched']} by popularity, "
                           f"{result['filled']} without viewing")
+        parameters = result["parameters"]
+        if parameters.get("min_sessions"):
+            self.stdout.write(f"    {parameters.get('thin_items_left_out', 0)} watched item(s) left "
+                              f"out: fewer than {parameters['min_sessions']} sessions")
         for item in result["items"][:top]:
             metrics = ", ".join(f"{k}={v}" for k, v in item["metrics"].items() if v is not None)
             mark = "" if item["watched"] else "  (no viewing)"

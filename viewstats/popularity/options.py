@@ -83,6 +83,21 @@ def parse_positive(option, value):
     return number
 
 
+def parse_non_negative(option, value):
+    """A whole number >= 0; None or an empty string is 0 (the option left off)."""
+    if value is None or str(value).strip() == "":
+        return 0
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise OptionError(option, value, "expected a whole number") from None
+    if number < 0:
+        raise OptionError(option, value, "must be 0 or more")
+    if number > 2 ** 63 - 1:
+        raise OptionError(option, value, f"must be at most {2 ** 63 - 1}")
+    return number
+
+
 def parse_bool(option, value):
     if isinstance(value, bool):
         return value

@@ -9,9 +9,14 @@ Re-running with the same options updates the same host object in place.
 What "the same" is, is the generator key: the command plus the options
 that change which viewing counts (criterion, days, devices, tariffs, active
 accounts, and for EPG selections categories and channels). The selection
-size and name are presentation: a re-run with another size or name updates
-the existing selection. Different filters make a separate object, so an
-operator can keep e.g. a "mag, 7 days" and an "ios, 30 days" sorting.
+size, name and minimum number of sessions are presentation: a re-run with
+another size, name or minimum updates the existing selection. Different
+filters make a separate object, so an operator can keep e.g. a "mag, 7 days"
+and an "ios, 30 days" sorting.
+
+`min_sessions` (0 = off) leaves out every item watched in fewer sessions,
+the unwatched ones that would fill a list included: a list then shows only
+rankings that rest on enough viewing, and may be shorter than its size.
 """
 import hashlib
 import json
@@ -78,6 +83,17 @@ def _channel_ranking(client_id, window, filters, criterion, enabled_only):
     return ranking.rank_channels(channels, raw, criterion), counted
 
 
+def _enough_sessions(ranked, min_sessions):
+    """`ranked` without items watched in fewer than `min_sessions` sessions, and
+    how many watched items that left out."""
+    if not min_sessions:
+        return ranked, 0
+    kept = [(item, values, watched) for item, values, watched in ranked
+            if values["watch_sessions"] >= min_sessions]
+    thin = sum(1 for _, values, _ in ranked if 0 < values["watch_sessions"] < min_sessions)
+    return kept, thin
+
+
 def _channel_items(ranked):
     return [{"position": position, "id": channel["id"], "name": channel["name"],
              "number": channel["number"], "watched": watched,
@@ -98,19 +114,22 @@ def _result(kind, client_id, object_id, created, name, key, computed_at, window,
 
 
 def build_channel_sorting(client_id, *, days_number, criterion, devices=(), tariffs=(),
-                          accounts_active=False, as_of=None):
-    """Every channel of the client: watched ones by popularity, then the rest."""
+                          accounts_active=False, min_sessions=0, as_of=None):
+    """Every channel of the client: watched ones by popularity, then the rest
+    (with `min_sessions`, only the channels watched in that many sessions)."""
     now = _as_of(as_of)
     window = viewing_window(days_number, now)
     filters = _session_filters(client_id, devices, tariffs, accounts_active)
     options = {"criterion": criterion, "days_number": days_number, "devices": filters["devices"],
                "tariffs": filters["tariffs"], "accounts_active": bool(accounts_active)}
     ranked, counted = _channel_ranking(client_id, window, filters, criterion, enabled_only=False)
+    ranked, thin = _enough_sessions(ranked, min_sessions)
     items = _channel_items(ranked)
     name = (f"Popular: {CRITERIA[criterion]}, {days_number} days"
             f"{_filters_label(filters['devices'], filters['tariffs'], accounts_active)}")
     key = generator_key("create_channel_sorting_by_popularity", options)
-    parameters = {**options, "command": "create_channel_sorting_by_popularity",
+    parameters = {**options, "min_sessions": min_sessions, "thin_items_left_out": thin,
+                  "command": "create_channel_sorting_by_popularity",
                   "window": window.as_dict(), "counted_sessions": counted,
                   "median_method": MEDIAN_METHOD}
     sorting_id, created = host.save_generated_sorting(
@@ -121,7 +140,7 @@ def build_channel_sorting(client_id, *, days_number, criterion, devices=(), tari
 
 def build_channel_selection(client_id, *, days_number, criterion, devices=(), tariffs=(),
                             accounts_active=False, selection_size=DEFAULT_SELECTION_SIZE,
-                            as_of=None):
+                            min_sessions=0, as_of=None):
     """The `selection_size` most popular enabled channels, filled with unwatched ones."""
     now = _as_of(as_of)
     window = viewing_window(days_number, now)
@@ -129,12 +148,13 @@ def build_channel_selection(client_id, *, days_number, criterion, devices=(), ta
     options = {"criterion": criterion, "days_number": days_number, "devices": filters["devices"],
                "tariffs": filters["tariffs"], "accounts_active": bool(accounts_active)}
     ranked, counted = _channel_ranking(client_id, window, filters, criterion, enabled_only=True)
+    ranked, thin = _enough_sessions(ranked, min_sessions)
     items = _channel_items(ranked[:selection_size])
     name = (f"Popular channels: {CRITERIA[criterion]}, {days_number} days"
             f"{_filters_label(filters['devices'], filters['tariffs'], accounts_active)}")
     key = generator_key("create_channel_selection_by_popularity", options)
-    parameters = {**options, "selection_size": selection_size,
-                  "command": "create_channel_selection_by_popularity",
+    parameters = {**options, "selection_size": selection_size, "min_sessions": min_sessions,
+                  "thin_items_left_out": thin, "command": "create_channel_selection_by_popularity",
                   "window": window.as_dict(), "counted_sessions": counted,
                   "median_method": MEDIAN_METHOD}
     selection_id, created = host.save_generated_selection(
@@ -162,7 +182,7 @@ def selected_channel_ids(client_id, channels=(), categories=()):
 
 def build_epg_selection(client_id, *, days_number, devices=(), tariffs=(),
                         selection_size=DEFAULT_SELECTION_SIZE, categories=(), channels=(),
-                        selection_name=None, as_of=None):
+                        selection_name=None, min_sessions=0, as_of=None):
     """The `selection_size` most viewed programmes of the window (live + archive)."""
     now = _as_of(as_of)
     window = viewing_window(days_number, now)
@@ -177,17 +197,25 @@ def build_epg_selection(client_id, *, days_number, devices=(), tariffs=(),
             client_id, window, filters, channel_ids,
             lambda start, end: host.iter_programmes_airing(client_id, channel_ids, start, end))
     viewed = host.programmes_by_id(client_id, list(raw), channel_ids) if raw else {}
-    fill = host.programmes_airing(client_id, channel_ids, window.start, window.end) if channel_ids else []
+    counted = sum(raw[i]["sessions"] for i in viewed)
+    thin = 0
+    if min_sessions:
+        enough = {i: p for i, p in viewed.items() if raw[i]["sessions"] >= min_sessions}
+        thin = sum(1 for i in viewed if i not in enough and raw[i]["live_ms"] + raw[i]["archive_ms"])
+        viewed, fill = enough, []
+    else:
+        fill = (host.programmes_airing(client_id, channel_ids, window.start, window.end)
+                if channel_ids else [])
     ranked = ranking.rank_programmes(viewed, fill, raw, selection_size)
     items = [{"position": position, "id": p["id"], "name": p["title"],
               "channel_id": p["channel_id"], "channel_name": p["channel__name"],
               "begin": iso(p["begin"]), "end": iso(p["end"]), "watched": watched,
               "metrics": ranking.json_metrics(values)}
              for position, (p, values, watched) in enumerate(ranked, start=1)]
-    counted = sum(raw[i]["sessions"] for i in viewed)
     name = selection_name or default_selection_name(days_number, selection_size)
     key = generator_key("create_epg_selection_by_popularity", options)
-    parameters = {**options, "selection_size": selection_size,
+    parameters = {**options, "selection_size": selection_size, "min_sessions": min_sessions,
+                  "thin_items_left_out": thin,
                   "command": "create_epg_selection_by_popularity", "window": window.as_dict(),
                   "counted_programme_views": counted,
                   "method": "live viewing overlapping the airtime (timeshift moved back) "

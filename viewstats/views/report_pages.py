@@ -69,7 +69,7 @@ class Page:
             now = totals.get(key, 0)
             before = previous.get(key, 0) if previous is not None else None
             self.cards.append({
-                "label": label, "value": present.FORMATS[fmt](now),
+                "key": key, "raw": now, "label": label, "value": present.FORMATS[fmt](now),
                 "title": f"{present.number(now)}" + (" seconds" if fmt in ("hours", "duration") else
                                                      " bytes" if fmt == "traffic" else ""),
                 "change": present.change(now, before) if previous is not None else "",
@@ -138,7 +138,7 @@ class Page:
                           "computed over unique sessions; \"Reported\" is the sessions before merging.")
         raw = data["raw_totals"]
         self.totals_cards(data["totals"], None)
-        self.cards.insert(2, {"label": "Reported sessions", "value": present.number(raw["sessions"]),
+        self.cards.insert(2, {"key": "raw_sessions", "raw": raw["sessions"], "label": "Reported sessions", "value": present.number(raw["sessions"]),
                               "title": "", "change": "", "help": present.HELP["raw_sessions"]})
         self.table(data["rows"], data["totals"], True)
         self.columns[2]["label"] = "Unique sessions"
@@ -381,11 +381,13 @@ class Page:
                  "midnight gives each day its part."),
                 ("traffic_bytes", "Traffic", "traffic", "Bytes media servers sent within the day.")):
             now, was = total(mine, key), total(before, key)
-            self.cards.append({"label": label, "value": present.FORMATS[fmt](now), "title": present.number(now),
+            self.cards.append({"key": key, "raw": now, "label": label, "value": present.FORMATS[fmt](now),
+                               "title": present.number(now),
                                "change": present.change(now, was), "help": help})
         peak = max(mine, key=lambda r: r.get("peak_out_bps") or 0, default=None)
         if peak and peak.get("peak_out_bps"):
-            self.cards.append({"label": "Peak bandwidth", "value": present.bandwidth(peak["peak_out_bps"]),
+            self.cards.append({"key": "peak_out_bps", "raw": peak["peak_out_bps"], "label": "Peak bandwidth",
+                               "value": present.bandwidth(peak["peak_out_bps"]),
                                "title": "", "change": f"at {present.local_time(peak['peak_out_at'], self.zone)}",
                                "help": "Highest 5-minute average of outgoing traffic."})
         self.columns = [present.column(k, label, "text", help, align) for k, label, help, align in (

@@ -33,6 +33,7 @@ Example (weekly popular channels by viewing time):
         self.add_criterion_option(parser)
         self.add_filter_options(parser)
         self.add_size_option(parser)
+        self.add_min_sessions_option(parser)
         self.add_output_options(parser)
 
     def job_options(self, options, client_ids):
@@ -41,5 +42,6 @@ Example (weekly popular channels by viewing time):
             "criterion": opts.parse_criterion(options["criterion"]),
             "accounts_active": opts.parse_bool("accounts_active", options["accounts_active"]),
             "selection_size": opts.parse_positive("selection_size", options["selection_size"]),
+            "min_sessions": opts.parse_non_negative("min_sessions", options["min_sessions"]),
             **common_filters(options, client_ids),
         }

@@ -37,6 +37,7 @@ Example (run from cron every night):
         self.add_window_options(parser)
         self.add_criterion_option(parser)
         self.add_filter_options(parser)
+        self.add_min_sessions_option(parser)
         self.add_output_options(parser)
 
     def job_options(self, options, client_ids):
@@ -44,5 +45,6 @@ Example (run from cron every night):
             "days_number": opts.parse_positive("days_number", options["days_number"]),
             "criterion": opts.parse_criterion(options["criterion"]),
             "accounts_active": opts.parse_bool("accounts_active", options["accounts_active"]),
+            "min_sessions": opts.parse_non_negative("min_sessions", options["min_sessions"]),
             **common_filters(options, client_ids),
         }

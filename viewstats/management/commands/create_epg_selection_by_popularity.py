@@ -40,6 +40,7 @@ Example (27 popular programmes over 30 days in categories 2 and 7):
         parser.add_argument("--selection_name", metavar="NAME",
                             help="Name shown in apps; default \"DAYS days (SIZE)\", "
                                  "e.g. \"30 days (27)\".")
+        self.add_min_sessions_option(parser)
         self.add_output_options(parser)
 
     def job_options(self, options, client_ids):
@@ -53,5 +54,6 @@ Example (27 popular programmes over 30 days in categories 2 and 7):
             "categories": opts.resolve_categories(options.get("categories"), client_id),
             "channels": opts.resolve_channels(options.get("channels"), client_id),
             "selection_name": name.strip() if name else None,
+            "min_sessions": opts.parse_non_negative("min_sessions", options["min_sessions"]),
             **common_filters(options, client_ids),
         }
