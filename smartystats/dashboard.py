@@ -156,6 +156,7 @@ def build(client_id, first_day, last_day, frequency=DAY):
 
     snap = StatsSnapshot.objects.filter(client_id=client_id).order_by("-taken_at").first()
     result["snapshot"] = {"taken_at": snap.taken_at.isoformat(), **snap.data} if snap else None
+    result["device_type_names"] = host.device_type_names(client_id)
     now = OnlineNow.objects.filter(client_id=client_id).first()
     result["online_now"] = ({"measured_at": now.measured_at.isoformat(), "accounts": now.accounts,
                              "customers": now.customers} if now else None)

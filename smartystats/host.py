@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 from viewstats.host import all_client_ids, get_host
+from viewstats.host import device_type_names as _device_type_names
 from viewstats.host import client_name, clients  # noqa: F401  (smartystats asks these here too)
 
 from .subscribers import Timeline, merge
@@ -39,6 +40,11 @@ def timeline(client_id):
     if memo is not None:
         memo[client_id] = built
     return built
+
+
+def device_type_names(client_id):
+    """{system name: display name}: the dynamics tab shows device types by name."""
+    return _device_type_names([client_id])
 
 
 def existing_client_ids(ids):

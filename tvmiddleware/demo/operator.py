@@ -16,6 +16,11 @@ DEVICE_MIX = [
     ("lg_webos", 0.10, True), ("samsung_smart_tv", 0.04, True), ("dune", 0.03, True),
     ("kodi", 0.04, True), ("ios", 0.10, True), ("android", 0.14, True), ("pc", 0.03, False),
 ]
+# What an operator's admin calls them (the middleware's "name" field).
+DEVICE_NAMES = {"mag": "MAG set-top box", "android_stb": "Android STB", "tizen_tv": "Samsung Tizen TV",
+                "lg_webos": "LG webOS TV", "samsung_smart_tv": "Samsung Smart TV (Orsay)",
+                "dune": "Dune HD", "kodi": "Kodi", "ios": "iOS app", "android": "Android app",
+                "pc": "PC browser"}
 TARIFFS = [("Basic", "5.00"), ("Standard", "9.00"), ("Premium", "15.00"), ("Kids add-on", "3.00")]
 CATEGORIES = ["News", "Sport", "Movies", "Kids", "Music", "Documentary", "Entertainment", "Regional"]
 CHANNEL_NAMES = {
@@ -54,7 +59,7 @@ def build_operator(rng: random.Random, name, *, accounts, days, now):
     op = DemoOperator(client=client, channels=[], channel_weights=[])
     for system_name, _share, enabled in DEVICE_MIX:
         device = m.PlayDevice.objects.get_or_create(
-            system_name=system_name, defaults={"name": system_name.replace("_", " ").title()})[0]
+            system_name=system_name, defaults={"name": DEVICE_NAMES[system_name]})[0]
         op.device_types[system_name] = m.ClientPlayDevice.objects.create(
             client=client, play_device=device, reports_enabled=enabled)
     tariffs = [m.Tariff.objects.create(client=client, name=t, price=Decimal(p)) for t, p in TARIFFS]

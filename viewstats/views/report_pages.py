@@ -462,6 +462,9 @@ TYPED = {"country": "Country code (e.g. DE)", "protocol": "Protocol (hls, dashâ€
          "account": "Account id", "brand": "Brand", "model": "Model", "ip": "IP address",
          "user_agent": "User-Agent (exact)", "programme": "Programme id"}
 
+CHIP_LABELS = {"country": "Country", "protocol": "Protocol", "account": "Account",
+               "programme": "Programme", "ip": "IP address", "user_agent": "User-Agent"}
+
 
 def filter_widgets(page):
     """The filters this report applies, as form fields with the operator's own choices."""
@@ -509,7 +512,7 @@ def filter_widgets(page):
         else:
             continue
         if value:
-            label = labels.get(name) or TYPED[name]
+            label = labels.get(name) or CHIP_LABELS.get(name) or TYPED[name]
             chips.append({"label": f"{label}: {shown}",
                           "href": page_url(page.name, {**page.base_params(), name: ""})})
     return {"main": main, "more": more, "chips": chips,

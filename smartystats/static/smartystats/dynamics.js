@@ -32,7 +32,9 @@
     c.appendChild(value);
     if (w.change !== undefined) {
       var sign = w.change > 0 ? "+" : "";
-      var text = sign + fmt(w.change) + (w.change_pct === null ? "" : " (" + sign + w.change_pct + "%)");
+      // Against an empty period a difference is just the value again: say so.
+      var text = w.previous === 0 && w.value !== 0 ? "no data before" :
+        sign + fmt(w.change) + (w.change_pct === null ? "" : " (" + sign + w.change_pct + "%)");
       c.appendChild(el("div", "sm-change" + (w.change > 0 ? " up" : w.change < 0 ? " down" : ""), text));
     }
     return c;
@@ -78,7 +80,7 @@
     return t;
   }
 
-  function renderSnapshot(snap) {
+  function renderSnapshot(snap, deviceNames) {
     var box = document.getElementById("sm-snapshot");
     box.textContent = "";
     if (!snap) { box.appendChild(el("p", "sm-note", "No snapshot yet: is save_stats running?")); return; }
@@ -91,7 +93,8 @@
       ["inactive", snap.customers.inactive], ["new this month", snap.customers.new_month],
       ["deactivated this month", snap.customers.deactivated_month]]));
     box.appendChild(table("Accounts by device type (active / total)", Object.keys(snap.accounts_by_device_type).map(function (k) {
-      var d = snap.accounts_by_device_type[k]; return [k, d.active + " / " + d.total]; })));
+      var d = snap.accounts_by_device_type[k];
+      return [deviceNames[k] || k, d.active + " / " + d.total]; })));
     box.appendChild(table("Accounts by tariff (active / total)", snap.accounts_by_tariff.map(function (t) {
       return [t.name, t.active + " / " + t.total]; })));
   }
@@ -130,7 +133,7 @@
       if (!res[0]) { throw new Error(res[1].error || "request failed"); }
       var data = res[1];
       renderCards(data);
-      renderSnapshot(data.snapshot);
+      renderSnapshot(data.snapshot, data.device_type_names || {});
       if (!data.labels.length) {
         status.textContent = "No cached data for this range yet: is cache_customers_dynamic running?";
       } else {
