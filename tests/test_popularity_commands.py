@@ -64,7 +64,7 @@ def test_sessions_crossing_window_edges_count_only_their_inside_part(alpha, cloc
              )
     [result] = run_json(SORTING, f"--client_id={alpha.client.id}", "--days_number=1",
                         "--criterion=watch_sessions")
-    assert result["window"] == {"start": "2024-03-10T00:00:00Z", "end": "2024-03-11T00:00:00Z"}
+    assert result["window"] == {"start": "2024-03-10T00:00:00Z", "end": "2024-03-11T00:00:00Z", "zone": "UTC"}
     top = result["items"][0]
     assert top["id"] == alpha.channels[0].id
     assert top["metrics"] == {"watch": 60 + 30 + 86400, "watch_sessions": 3,

@@ -158,3 +158,17 @@ def test_units():
     assert present.change(150, 100) == "+50.0 % on the period before"
     assert present.country_name("DE") == "Germany" and present.country_name("") == "unknown"
     assert present.protocol_name("hls") == "HLS" and present.protocol_name("push") == "Device (push)"
+
+
+@pytest.mark.django_db
+def test_definitions_page_serves_the_readme_section_and_every_page_links_it(admin_client, operator):
+    r = admin_client.get("/viewstats/reports/definitions/")
+    assert r.status_code == 200
+    text = text_of(r)
+    for term in ("Viewers", "Unique sessions", "Daily statistics", "Popularity window",
+                 "EPG selection candidates", "Dynamics of subscribers", "avg_view_time"):
+        assert term in text, term
+    assert "**" not in text and "](#" not in text  # Markdown rendered, not shown
+    for name in REPORTS:
+        page = admin_client.get(f"/viewstats/reports/{name}/", {"client": operator.client.id})
+        assert 'href="/viewstats/reports/definitions/"' in page.content.decode(), name

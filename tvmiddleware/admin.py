@@ -162,12 +162,18 @@ def _day(instant):
 
 
 def window_text(window):
-    """The commands' window is whole UTC days, the day of the run excluded."""
-    first, end = _instant(window["start"]), _instant(window["end"])
-    last = end - timedelta(days=1)
-    if first >= last:
-        return f"the last whole day, {_day(first)} (a UTC day)"
-    return f"the last {(end - first).days} whole days, {_day(first)} – {_day(last)} (UTC days)"
+    """The commands' window: whole days of the zone it names (UTC before it named one),
+    the day of the run excluded."""
+    zone = window.get("zone") or "UTC"
+    tz = ZoneInfo(zone)
+    first = _instant(window["start"]).astimezone(tz)
+    last = (_instant(window["end"]) - timedelta(seconds=1)).astimezone(tz)
+    days = (last.date() - first.date()).days + 1
+    kind = "a UTC day" if zone == "UTC" else f"a day in {zone}"
+    if days == 1:
+        return f"the last whole day, {_day(first)} ({kind})"
+    kind = "UTC days" if zone == "UTC" else f"days in {zone}"
+    return f"the last {days} whole days, {_day(first)} – {_day(last)} ({kind})"
 
 
 def _names(model, client_id, ids, everything):

@@ -77,6 +77,9 @@ DEFAULTS = {
     # How long before a fill's start its watermark is set: a write stamped
     # earlier but stored after the fill read is still taken in next time.
     "VIEWSTATS_ROLLUP_MARGIN_SECONDS": 60,
+    # The popularity commands' "last N whole days" are the operator's local
+    # days; True makes them UTC days, as in Smarty.
+    "VIEWSTATS_POPULARITY_UTC_DAYS": False,
     # Rows per page of the raw session list (the API accepts up to MAX).
     "VIEWSTATS_PAGE_SIZE": 100,
     "VIEWSTATS_PAGE_SIZE_MAX": 1000,

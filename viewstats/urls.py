@@ -15,5 +15,6 @@ urlpatterns = [
             r"(?:/(?P<month>[0-9]{1,2})(?:/(?P<day>[0-9]{1,2})(?:/(?P<hour>[0-9]{1,2}))?)?)?/?$",
             json_api(counters.stats), name="counters"),
     path("reports/", reports.report_index, name="report-index"),
+    path("reports/definitions/", reports.definitions_page, name="definitions"),
     path("reports/<slug:name>/", admin_page(reports.report_page), name="report-page"),
 ]

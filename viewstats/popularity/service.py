@@ -26,7 +26,7 @@ from .. import host
 from ..documents import utcnow
 from . import pipelines, ranking
 from .options import CRITERIA, DEFAULT_SELECTION_SIZE, OptionError
-from .window import iso, viewing_window
+from .window import iso, viewing_window, window_zone
 
 MEDIAN_METHOD = ("exact: $setWindowFields/$documentNumber per channel over clipped durations, "
                  "mean of the middle one or two (whole or half seconds)")
@@ -118,7 +118,7 @@ def build_channel_sorting(client_id, *, days_number, criterion, devices=(), tari
     """Every channel of the client: watched ones by popularity, then the rest
     (with `min_sessions`, only the channels watched in that many sessions)."""
     now = _as_of(as_of)
-    window = viewing_window(days_number, now)
+    window = viewing_window(days_number, now, window_zone(client_id))
     filters = _session_filters(client_id, devices, tariffs, accounts_active)
     options = {"criterion": criterion, "days_number": days_number, "devices": filters["devices"],
                "tariffs": filters["tariffs"], "accounts_active": bool(accounts_active)}
@@ -143,7 +143,7 @@ def build_channel_selection(client_id, *, days_number, criterion, devices=(), ta
                             min_sessions=0, as_of=None):
     """The `selection_size` most popular enabled channels, filled with unwatched ones."""
     now = _as_of(as_of)
-    window = viewing_window(days_number, now)
+    window = viewing_window(days_number, now, window_zone(client_id))
     filters = _session_filters(client_id, devices, tariffs, accounts_active)
     options = {"criterion": criterion, "days_number": days_number, "devices": filters["devices"],
                "tariffs": filters["tariffs"], "accounts_active": bool(accounts_active)}
@@ -185,7 +185,7 @@ def build_epg_selection(client_id, *, days_number, devices=(), tariffs=(),
                         selection_name=None, min_sessions=0, as_of=None):
     """The `selection_size` most viewed programmes of the window (live + archive)."""
     now = _as_of(as_of)
-    window = viewing_window(days_number, now)
+    window = viewing_window(days_number, now, window_zone(client_id))
     filters = _session_filters(client_id, devices, tariffs, False)
     channel_ids = selected_channel_ids(client_id, channels, categories)
     options = {"days_number": days_number, "devices": filters["devices"],

@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from .. import access, host, outage
+from .. import access, definitions, host, outage
 from ..reports.filters import FilterError
 from ..reports.run import DESCRIPTIONS, REPORTS, TITLES, run, table
 from . import report_pages
@@ -138,6 +138,16 @@ def report_index(request):
     return render(request, "viewstats/report_index.html",
                   {**_page_context(request, client_ids, "Viewing statistics"),
                    "entries": [(n, TITLES[n], DESCRIPTIONS[n]) for n in REPORTS]})
+
+
+@require_GET
+def definitions_page(request):
+    client_ids = _page_scope(request)
+    if client_ids is None:
+        return redirect_to_login(request.get_full_path(), "admin:login")
+    return render(request, "viewstats/definitions.html", {
+        **_page_context(request, client_ids, "Definitions"),
+        "definitions": definitions.definitions_html()})
 
 
 @require_GET
