@@ -62,7 +62,7 @@ def percent(part, whole):
     return f"{100 * part / whole:.1f} %"
 
 
-def local_time(value, zone, with_date=True):
+def local_time(value, zone, with_date=True, with_year=False):
     """A stored instant (naive UTC from the driver, or aware) in the operator's zone."""
     if value in (None, ""):
         return ""
@@ -71,7 +71,9 @@ def local_time(value, zone, with_date=True):
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     local = value.astimezone(zone)
-    # The year is the period's, shown above the table.
+    # In tables the year is the period's, shown above them.
+    if with_year:
+        return local.strftime("%a %d %b %Y %H:%M")
     return local.strftime("%a %d %b %H:%M" if with_date else "%H:%M")
 
 

@@ -107,7 +107,7 @@ class Page:
                     "media servers once their event sink points here.")
         filtered = any(self.params.get(k) for k in PARAMS[self.name]
                        if k not in ("client", "date_from", "date_to", "sort", "unique", "step"))
-        when = present.local_time(latest, self.zone)
+        when = present.local_time(latest, self.zone, with_year=True)
         return (f"No sessions {'match these filters ' if filtered else ''}in this period. "
                 f"The latest session started {when}.")
 
@@ -165,7 +165,8 @@ class Page:
             return f"{row.get('programme') or 'no programme'} ({row.get('channel')}{when})"
         if d == "device":
             model = " ".join(v for v in (row.get("brand"), row.get("model")) if v)
-            return model or self.names.device_type(row.get("device_type"))
+            parts = (self.names.device_type(row.get("device_type")), model, row.get("app"))
+            return " · ".join(v for v in parts if v)
         if d == "country":
             return present.country_name(row.get("country"))
         return present.protocol_name(row.get("protocol"))
@@ -244,7 +245,9 @@ class Page:
                 text = r.get("programme") or "no programme in the EPG"
             return [cell(text, f"programme id {r.get('program_id')}" if r.get("program_id") else "",
                          align="wrap"),
-                    cell(r.get("channel") or present.UNKNOWN, f"channel id {r.get('channel_id')}",
+                    cell(r.get("channel") if r.get("channel_id") is not None else "streams no channel plays",
+                         f"channel id {r.get('channel_id')}" if r.get("channel_id") is not None else
+                         "media-server streams not matched to a channel of the operator",
                          self.link("channel", channel=r.get("channel_id"))
                          if r.get("channel_id") is not None else "")]
         if d == "device":
@@ -431,6 +434,7 @@ class Page:
                 self.notes.append("No traffic figures: only media servers report traffic, and none "
                                   "reported sessions in this period for this choice.")
         else:
+            self.rows = []  # every day has a zero row; a table of zeros says less than why
             self.empty = self.empty_reason(self.filters())
 
 
