@@ -242,6 +242,8 @@ def _counter(metric, *period):
 CASES = {
     **{f"report {name}": (_report(name), _report(name))
        for name in ("channel", "programme", "device", "country", "protocol", "unique", "sessions")},
+    "report timeline (days)": (_report("timeline"), _report("timeline")),
+    "report timeline (hours)": (_report("timeline", step="hour"), _report("timeline", step="hour")),
     "report daily (days recomputed)": (None, _report("daily")),
     "report daily (days stored)": (_report("daily"), _report("daily")),
     **{f"counters {metric} {label}": (None, _counter(metric, *period))

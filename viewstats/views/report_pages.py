@@ -274,10 +274,10 @@ class Page:
             else:
                 links.append(("sessions", self.link("sessions", channel=r["channel_id"])))
         elif d == "device":
-            extra = {"device_type": r.get("device_type")}
+            extra = {"device_type": r.get("device_type") or ""}
             if r.get("model"):
                 extra.update(brand=r.get("brand"), model=r["model"])
-            if r.get("device_type"):
+            if r.get("device_type") or r.get("model"):
                 links.append(("sessions", self.link("sessions", **extra)))
         elif d == "country" and r.get("country"):
             links.append(("sessions", self.link("sessions", country=r["country"])))
