@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from . import host
+from . import host, peers
 from .admin_base import ViewOnlyAdmin
 from .models import ApiToken, MediaServer, OperatorStaff, ViewingReport
 
@@ -60,8 +60,21 @@ class MediaServerAdmin(ClientScopedAdmin):
     sink_url.short_description = "Event sink URL (POST, JSON array)"
 
     def get_fields(self, request, obj=None):
-        fields = ["name", "client_id"] if request.user.is_superuser else ["name"]
+        fields = (["name", "client_id"] if request.user.is_superuser else ["name"]) + ["addresses"]
         return fields + (["token", "sink_url", "created_at"] if obj else [])
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        def clean_addresses(self):
+            text = self.cleaned_data.get("addresses", "")
+            try:
+                peers.parse_networks(text)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+            return text
+        form.clean_addresses = clean_addresses
+        return form
 
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser:

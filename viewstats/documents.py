@@ -14,10 +14,15 @@ A session is one viewer on one piece of content for a stretch of time:
     start, end, duration (seconds, = end - start)
     ip, user_agent, x_user_agent, ua {type, brand, model, os, app}, country
     received_at, updated_at
+    inter_server     True for a media-server session whose peer is another
+                     media server (viewstats/peers.py); absent otherwise
 """
 from datetime import datetime, timezone
 
 KINDS = ("live", "archive")
+# The condition every figure about viewers adds: inter-server pulls are
+# traffic, not viewing. `$ne` also matches documents without the field.
+VIEWING = {"inter_server": {"$ne": True}}
 
 
 def _system_clock():

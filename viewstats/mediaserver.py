@@ -65,7 +65,7 @@ from datetime import datetime, timedelta, timezone
 
 from pymongo.errors import DuplicateKeyError, PyMongoError, WriteError
 
-from . import host, origin, store
+from . import host, origin, peers, store
 from .conf import setting
 from .documents import session_document, utcnow, whole_seconds
 from .enrich import geo
@@ -82,7 +82,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ARCHIVE_MANIFESTS = {"archive", "timeshiftabs", "timeshiftrel", "rewind"}
 BUCKET_SECONDS = 300
 TEXT_FIELDS = ("media", "ip", "user_agent", "token", "user_id", "proto", "manifest_type",
-               "server", "country", "referer", "x_user_agent")
+               "server", "country", "referer", "x_user_agent", "peer")
 INT64 = 2 ** 63  # BSON integers are signed 64-bit: a bigger one fails the whole insert
 
 log = logging.getLogger(__name__)
@@ -502,6 +502,8 @@ def session_from_state(client_id, server_id, key, state, now):
         user_id=latest.get("user_id"), bytes=state.bytes, traffic=_bucket_list(state.buckets),
         closed=state.closed, n_events=state.n_events)
     doc["updated_at"] = now
+    if peers.is_inter_server(client_id, ip, latest.get("peer")):
+        doc["inter_server"] = True
     viewer = host.viewer_for_token(client_id, latest.get("token"), latest.get("user_id"))
     if viewer is not None:
         doc.update(account_id=viewer.account_id, customer_id=viewer.customer_id,

@@ -29,6 +29,12 @@ class MediaServer(models.Model):
                              help_text="Put it in the server's event sink as "
                                        "'Authorization: Bearer <token>'.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    addresses = models.TextField(
+        "addresses", blank=True,
+        help_text="The server's IP addresses or networks (CIDR), one per line or separated by "
+                  "commas. A play session of any of this operator's servers whose viewer address "
+                  "is one of these is another server pulling a stream: it is counted as "
+                  "inter-server traffic, not as a viewer.")
 
     class Meta:
         ordering = ["id"]

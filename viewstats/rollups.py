@@ -94,6 +94,7 @@ KEY = {
     "server_id": _null("$server_id"),
     "tariff_ids": {"$ifNull": ["$tariff_ids", []]},
     "account_id": _null("$account_id"),
+    "inter_server": {"$eq": ["$inter_server", True]},
 }
 # Filters a cell cannot answer: they need the raw sessions.
 RAW_ONLY_FILTERS = ("ip", "user_agent")

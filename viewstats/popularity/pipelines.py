@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from .. import store
 from ..conf import setting
+from ..documents import VIEWING
 
 SESSION_INDEX = "client_end"
 
@@ -29,7 +30,8 @@ def session_match(client_id, window, filters, channel_ids=None):
     account never match it). The list goes into the query as `$in`: MongoDB
     limits a command to 16 MB, which is roughly 900,000 account ids.
     """
-    match = {"client_id": client_id, "end": {"$gt": window.start}, "start": {"$lt": window.end}}
+    match = {"client_id": client_id, "end": {"$gt": window.start}, "start": {"$lt": window.end},
+             **VIEWING}
     if filters.get("devices"):
         match["device_type"] = {"$in": list(filters["devices"])}
     if filters.get("tariffs"):

@@ -23,6 +23,7 @@ Every segment is listed, zero included. Metrics:
     sessions    sessions that started in the segment
     watch_time  seconds of those sessions
     viewers     distinct viewers among them, counted per segment (never summed)
+Inter-server pulls (viewstats/peers.py) are left out of every metric.
     traffic     bytes sent in the segment, from the sessions' 5-minute traffic
                 buckets (a bucket belongs to the segment it starts in, so an
                 hour's minutes show traffic on minutes 0, 5, 10, ...)
@@ -38,6 +39,7 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from .. import rollups, store
+from ..documents import VIEWING
 from .breakdowns import VIEWER
 from .filters import FIRST_DAY, LAST_DAY, local_midnight, zone_for
 from .timeline import bucket_of
@@ -144,9 +146,10 @@ def counters(client_ids, metric, year, month=None, day=None, hour=None, source=N
                     {"$bucket": {"groupBy": "$traffic.t", "boundaries": bounds,
                                  "output": {"value": {"$sum": "$traffic.bytes"}}}}]
             parts = [([{"$match": match}] + tail, index) for match, index in store.ending_after(
-                client, bounds[0], end, inclusive=True, start={"$lt": end}, source="media_server")]
+                client, bounds[0], end, inclusive=True, start={"$lt": end}, source="media_server",
+                **VIEWING)]
     else:
-        match = {"client_id": client, "start": {"$gte": bounds[0], "$lt": end}}
+        match = {"client_id": client, "start": {"$gte": bounds[0], "$lt": end}, **VIEWING}
         if source:
             match["source"] = source
         if metric == "viewers":
@@ -191,7 +194,8 @@ def _from_cells(client_ids, metric, year, month, day, source):
         first = date(year, month, 1)
         last = date(year, month, calendar.monthrange(year, month)[1])
         segment = {"$arrayElemAt": [{"$split": ["$day", "-"]}, 2]}  # -> "DD"
-    match = {"client_id": client_ids[0], "day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
+    match = {"client_id": client_ids[0], "day": {"$gte": first.isoformat(), "$lte": last.isoformat()},
+             **VIEWING}
     if source:
         match["source"] = source
     if metric == "viewers":

@@ -25,6 +25,11 @@ whole client (server "all") and device sessions (server "devices"):
                                             buckets of bytes * 8 / 300
     peak_in_bps                             None: play-session events carry no
                                             incoming (ingest) traffic
+    inter_server_connections,               sessions of other media servers
+    inter_server_bytes                      pulling streams (viewstats/peers.py)
+                                            that started in the day, and the
+                                            bytes sent to them within it; they
+                                            are in none of the figures above
 
 A server row exists for a day when it has a connection, viewing time or
 traffic in it (a session carried over midnight gives the next day a row
@@ -85,7 +90,9 @@ def compute_day(client_id, day):
     d0, d1 = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
     rows = defaultdict(lambda: {"connections": 0, "connections_by_protocol": {},
                                 "total_view_time": 0, "traffic_bytes": 0, "_buckets": {},
-                                "_view_ms": 0, "_viewed": 0})
+                                "_view_ms": 0, "_viewed": 0, "inter_server_connections": 0,
+                                "inter_server_bytes": 0})
+    peer = {"$eq": ["$inter_server", True]}
     d0_ms, d1_ms = (d0 - EPOCH) // MS, (d1 - EPOCH) // MS
     # Milliseconds of the session's [start, end) inside [d0, d1), at least 0.
     inside = {"$max": [0, {"$subtract": [{"$min": [{"$toLong": "$end"}, d1_ms]},
@@ -96,18 +103,18 @@ def compute_day(client_id, day):
     facet = {
         "sessions": [
             {"$project": {"_id": 0, "server": {"$ifNull": ["$server_id", DEVICES]},
-                          "protocol": "$protocol",
+                          "protocol": "$protocol", "peer": peer,
                           "started": {"$cond": [{"$gte": ["$start", d0]}, 1, 0]},
                           "inside": inside}},
-            {"$group": {"_id": {"server": "$server", "protocol": "$protocol"},
+            {"$group": {"_id": {"server": "$server", "protocol": "$protocol", "peer": "$peer"},
                         "n": {"$sum": "$started"}, "inside": {"$sum": "$inside"},
                         "viewed": {"$sum": {"$cond": [{"$gt": ["$inside", 0]}, 1, 0]}}}}],
         "traffic": [
             {"$match": {"source": "media_server"}},
-            {"$project": {"server_id": 1, "traffic": 1}},
+            {"$project": {"server_id": 1, "traffic": 1, "peer": peer}},
             {"$unwind": "$traffic"},
             {"$match": {"traffic.t": {"$gte": d0, "$lt": d1}}},
-            {"$group": {"_id": {"server": "$server_id", "t": "$traffic.t"},
+            {"$group": {"_id": {"server": "$server_id", "t": "$traffic.t", "peer": "$peer"},
                         "bytes": {"$sum": "$traffic.bytes"}}}],
     }
     sessions, traffic = [], []
@@ -121,6 +128,9 @@ def compute_day(client_id, day):
         protocol = r["_id"].get("protocol")
         for server in (str(r["_id"]["server"]), ALL):
             row = rows[server]
+            if r["_id"].get("peer"):
+                row["inter_server_connections"] += r["n"]
+                continue
             row["connections"] += r["n"]
             if r["n"]:
                 by = row["connections_by_protocol"]
@@ -130,6 +140,9 @@ def compute_day(client_id, day):
     for r in traffic:
         for server in (str(r["_id"]["server"]), ALL):
             row = rows[server]
+            if r["_id"].get("peer"):
+                row["inter_server_bytes"] += r["bytes"]
+                continue
             row["traffic_bytes"] += r["bytes"]
             t = r["_id"]["t"]
             row["_buckets"][t] = row["_buckets"].get(t, 0) + r["bytes"]

@@ -8,6 +8,8 @@
     device_type, country, source, kind, protocol  names, comma-separated
     brand, model        the device's brand and model (as the device report shows them)
     ip, user_agent      exact values
+    inter_server=1      only other media servers' pulls (inter-server traffic),
+                        which every report otherwise leaves out
 A session is in the range when it started in it.
 """
 import re
@@ -16,13 +18,13 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .. import host
-from ..documents import utcnow
+from ..documents import VIEWING, utcnow
 from ..timeparse import parse_instant
 
 SOURCES = ("device", "media_server")
 FILTER_PARAMS = ("channel", "programme", "category", "device_type", "tariff", "country",
                  "source", "kind", "protocol", "account", "server", "brand", "model", "ip",
-                 "user_agent")
+                 "user_agent", "inter_server")
 MAX_RANGE_DAYS = 366
 # The days a report may name: the day after, the next month or year and a
 # local midnight in any time zone all stay within what datetime can hold.
@@ -111,6 +113,7 @@ class Filters:
     model: list = field(default_factory=list)
     ip: str = ""
     user_agent: str = ""
+    inter_server: bool = False  # only the pulls of other servers, instead of viewing
 
     def match(self):
         """The $match: client first, then the start range, then the rest."""
@@ -129,6 +132,7 @@ class Filters:
             m["ip"] = self.ip
         if self.user_agent:
             m["user_agent"] = self.user_agent
+        m.update({"inter_server": True} if self.inter_server else VIEWING)
         return m
 
     def as_dict(self):
@@ -163,7 +167,8 @@ def parse_filters(params, client_ids):
                 country=[c.upper() if len(c) == 2 else c for c in _names(get("country"))],
                 source=_names(get("source")), kind=_names(get("kind")),
                 protocol=_names(get("protocol")), brand=_names(get("brand")),
-                model=_names(get("model")), ip=get("ip"), user_agent=get("user_agent"))
+                model=_names(get("model")), ip=get("ip"), user_agent=get("user_agent"),
+                inter_server=get("inter_server").lower() in ("1", "true", "yes", "on"))
     bad = [s for s in f.source if s not in SOURCES]
     if bad:
         raise FilterError(f"source: expected {' or '.join(SOURCES)}, got {bad[0]!r}")

@@ -34,7 +34,8 @@ DESCRIPTIONS = {
 }
 DAILY_COLUMNS = ("client_id", "day", "server", "connections", "connections_by_protocol",
                  "traffic_bytes", "peak_out_bps", "peak_out_at", "peak_in_bps",
-                 "total_view_time", "avg_view_time")
+                 "total_view_time", "avg_view_time", "inter_server_connections",
+                 "inter_server_bytes")
 
 
 def _flag(params, name):

@@ -382,7 +382,9 @@ class Page:
                 ("connections", "Connections", "number", "Sessions that started in the day."),
                 ("total_view_time", "Viewing time", "hours", "Viewing inside the day: a session over "
                  "midnight gives each day its part."),
-                ("traffic_bytes", "Traffic", "traffic", "Bytes media servers sent within the day.")):
+                ("traffic_bytes", "Traffic", "traffic", "Bytes media servers sent to viewers within the day."),
+                ("inter_server_bytes", "Inter-server traffic", "traffic", "Bytes sent to other media "
+                 "servers pulling streams (their addresses are in the media servers' list); not viewing.")):
             now, was = total(mine, key), total(before, key)
             self.cards.append({"key": key, "raw": now, "label": label, "value": present.FORMATS[fmt](now),
                                "title": present.number(now),
@@ -399,7 +401,9 @@ class Page:
             ("protocols", "By protocol", "Connections by delivery protocol.", "left"),
             ("view", "Viewing time", "Viewing inside the day, in hours.", "right"),
             ("avg", "Average viewing", "Viewing time per session that had viewing in the day.", "right"),
-            ("traffic", "Traffic", "Bytes sent within the day.", "right"),
+            ("traffic", "Traffic", "Bytes sent to viewers within the day.", "right"),
+            ("inter", "Inter-server", "Bytes sent to other media servers pulling streams, and their "
+             "connections; in none of the other columns.", "right"),
             ("peak", "Peak bandwidth", "Highest 5-minute average of outgoing traffic, and when.", "right"))]
         for r in mine:
             protocols = " · ".join(f"{present.protocol_name(p)} {present.number(n)}"
@@ -411,6 +415,8 @@ class Page:
                                       align="right"),
                 cell(present.duration(r["avg_view_time"]), align="right"),
                 cell(present.traffic(r["traffic_bytes"]), present.number(r["traffic_bytes"]) + " bytes", align="right"),
+                cell(present.traffic(r.get("inter_server_bytes") or 0),
+                     f"{present.number(r.get('inter_server_connections') or 0)} connections", align="right"),
                 cell(f"{present.bandwidth(r['peak_out_bps'])} at "
                      f"{present.local_time(r['peak_out_at'], self.zone, with_date=False)}"
                      if r.get("peak_out_bps") else "", align="right")])
@@ -422,11 +428,14 @@ class Page:
                                     {"label": "Viewing time (h)", "data": [round(r["total_view_time"] / 3600, 2)
                                                                            for r in mine], "unit": "hours",
                                      "axis": "y1"}]})
-            if any(r["traffic_bytes"] for r in mine):
+            if any(r["traffic_bytes"] or r.get("inter_server_bytes") for r in mine):
                 self.charts.append({"id": "daily-traffic", "type": "line", "title": "Traffic and peak bandwidth per day",
                                     "labels": days, "datasets": [
-                                        {"label": "Traffic (GB)", "data": [round(r["traffic_bytes"] / 1e9, 3)
-                                                                           for r in mine], "unit": "GB"},
+                                        {"label": "Viewer traffic (GB)", "data": [round(r["traffic_bytes"] / 1e9, 3)
+                                                                                  for r in mine], "unit": "GB"},
+                                        {"label": "Inter-server traffic (GB)",
+                                         "data": [round((r.get("inter_server_bytes") or 0) / 1e9, 3) for r in mine],
+                                         "unit": "GB"},
                                         {"label": "Peak (Mbit/s)", "data": [round((r["peak_out_bps"] or 0) / 1e6, 2)
                                                                             for r in mine], "unit": "Mbit/s",
                                          "axis": "y1"}]})
@@ -505,9 +514,9 @@ def filter_widgets(page):
             if name == "programme" and value.isdigit():
                 p = page.names.programmes([int(value)]).get(int(value))
                 shown = p["title"] if p else value
-        elif name == "unique":
-            main.append({"name": name, "label": "Unique sessions", "kind": "checkbox",
-                         "value": value})
+        elif name in ("unique", "inter_server"):
+            main.append({"name": name, "kind": "checkbox", "value": value,
+                         "label": "Unique sessions" if name == "unique" else "Other servers' pulls only"})
             continue
         elif name == "sort":
             main.append({"name": name, "label": "Order", "kind": "select", "value": value,
