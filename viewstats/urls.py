@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from .outage import admin_page, json_api
+from .views import catchup as catchup_views
 from .views import collect, counters, mediaserver, reports
 
 app_name = "viewstats"
@@ -16,5 +17,8 @@ urlpatterns = [
             json_api(counters.stats), name="counters"),
     path("reports/", reports.report_index, name="report-index"),
     path("reports/definitions/", reports.definitions_page, name="definitions"),
+    path("api/catchup", json_api(catchup_views.catchup_api), name="catchup-api"),
+    path("api/catchup.csv", json_api(catchup_views.catchup_csv), name="catchup-csv"),
+    path("reports/catchup/", admin_page(catchup_views.catchup_page), name="catchup-page"),
     path("reports/<slug:name>/", admin_page(reports.report_page), name="report-page"),
 ]
