@@ -3,6 +3,7 @@ from django.urls import path, re_path
 from .outage import admin_page, json_api
 from .views import catchup as catchup_views
 from .views import collect, counters, mediaserver, reports
+from .views import ratings as ratings_views
 
 app_name = "viewstats"
 
@@ -17,6 +18,9 @@ urlpatterns = [
             json_api(counters.stats), name="counters"),
     path("reports/", reports.report_index, name="report-index"),
     path("reports/definitions/", reports.definitions_page, name="definitions"),
+    path("api/ratings", json_api(ratings_views.ratings_api), name="ratings-api"),
+    path("api/ratings.csv", json_api(ratings_views.ratings_csv), name="ratings-csv"),
+    path("reports/ratings/", admin_page(ratings_views.ratings_page), name="ratings-page"),
     path("api/catchup", json_api(catchup_views.catchup_api), name="catchup-api"),
     path("api/catchup.csv", json_api(catchup_views.catchup_csv), name="catchup-csv"),
     path("reports/catchup/", admin_page(catchup_views.catchup_page), name="catchup-page"),
