@@ -29,6 +29,10 @@ VIEWSTATS_RAW_RETENTION_DAYS = 400
 
 # Heavy commands go to RQ workers when this is on (Smarty's own switch).
 SMARTY_USE_RQ = True
+
+# Days and hours are the operator's local ones; True brings back Smarty's UTC ones.
+SMARTYSTATS_USE_UTC = False
+VIEWSTATS_POPULARITY_UTC_DAYS = False
 RQ_QUEUES = {
     "statistics": {"HOST": "127.0.0.1", "PORT": 6379, "DB": 0, "DEFAULT_TIMEOUT": 3600},
 }

@@ -36,13 +36,13 @@ class ReadOnly(ViewOnlyAdmin):
 
 @admin.register(FillState)
 class FillStateAdmin(ReadOnly):
-    list_display = ("client_id", "series", "end_time", "state", "last_modified")
-    list_filter = ("state", "client_id")
+    list_display = ("client_id", "series", "zone", "start_time", "end_time", "state", "last_modified")
+    list_filter = ("state", "zone", "client_id")
 
 
 @admin.register(DailyStats)
 class DailyStatsAdmin(ReadOnly):
-    list_display = ("client_id", "day", "new_customers", "new_accounts", "deactivated_accounts",
+    list_display = ("client_id", "day", "zone", "new_customers", "new_accounts", "deactivated_accounts",
                     "paying_customers", "payments_count")
     list_filter = ("client_id",)
     date_hierarchy = "day"
@@ -50,7 +50,7 @@ class DailyStatsAdmin(ReadOnly):
 
 @admin.register(DailyPayments)
 class DailyPaymentsAdmin(ReadOnly):
-    list_display = ("client_id", "day", "currency", "payments_sum", "payments_count", "paying_customers")
+    list_display = ("client_id", "day", "zone", "currency", "payments_sum", "payments_count", "paying_customers")
     list_filter = ("client_id", "currency")
     date_hierarchy = "day"
 

@@ -60,6 +60,12 @@ def parse_date(value, option):
 EXIT_BUSY = 3
 EXIT_LOCK_LOST = 4
 
+ZONE_HELP = ("Days, hours, \"today\" and \"this month\" are each operator's local ones (its time "
+             "zone in the middleware; a DST day has 23 or 25 hours); the setting "
+             "SMARTYSTATS_USE_UTC = True makes them UTC for every operator. Caches built in "
+             "another zone than the operator's current one are rebuilt by the next run (or at "
+             "once by smartystats_rebuild).")
+
 
 class StatsCommand(StoreGuardMixin, BaseCommand):
     """A cron command: one lock per command, one job per client."""
@@ -67,10 +73,12 @@ class StatsCommand(StoreGuardMixin, BaseCommand):
     job = None          # dotted path of the per-client job function
     description = ""    # RQ job description
     busy_clients = ()   # after a run: [(client id, why)] skipped as their lock was held
+    client_ids = ()     # the run's clients, known to job_kwargs
+    progress = False    # inline runs pass the job progress=<print an indented line>
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         kwargs.setdefault("epilog", (
-            f"Exit status: 0 done (or queued on RQ); 1 a bad option; {EXIT_BUSY} another run "
+            f"{ZONE_HELP} Exit status: 0 done (or queued on RQ); 1 a bad option; {EXIT_BUSY} another run "
             f"holds this command's lock, or some clients were skipped because another run "
             f"is filling them (the message names them and the holder host:pid); "
             f"{EXIT_LOCK_LOST} a lock's lease was lost mid-run and the run stopped; "
@@ -81,7 +89,7 @@ class StatsCommand(StoreGuardMixin, BaseCommand):
         parser.add_argument("--client_id", default="", metavar="IDS",
                             help="Comma-separated client ids; empty (the default) means all clients.")
         parser.add_argument("--time", default="", metavar="ISO",
-                            help="Act as if it were this aware UTC instant (default: now), "
+                            help="Act as if it were this aware instant (default: now), "
                                  "e.g. to re-run a missed hour.")
 
     def job_kwargs(self, options, now):
@@ -92,8 +100,10 @@ class StatsCommand(StoreGuardMixin, BaseCommand):
 
     def handle(self, *args, **options):
         now = parse_time(options["time"])
-        client_ids = parse_client_ids(options["client_id"])
+        client_ids = self.client_ids = parse_client_ids(options["client_id"])
         kwargs = self.job_kwargs(options, now)
+        if self.progress and not offload.use_rq():
+            kwargs["progress"] = lambda text: self.stdout.write(f"    {text}")
         name = self.__module__.rsplit(".", 1)[-1]
         self.busy_clients = []
         try:

@@ -7,6 +7,15 @@ offload under the same setting.
 from django.conf import settings
 
 DEFAULTS = {
+    # Days, hours, "today" and "this month" of every smartystats cache and page
+    # are the operator's local ones (the host's Operator.time_zone), like the
+    # viewstats reports: a local day may have 23 or 25 hours, a local hour may
+    # start at :30 or :15 past the UTC hour. True keeps Smarty's behaviour:
+    # UTC days and hours for every operator. Changing it (or an operator's
+    # zone) makes the caches built in the other zone stale: pages refuse them
+    # and the next cron runs rebuild them (`manage.py smartystats_rebuild
+    # --client_id N` does it at once).
+    "SMARTYSTATS_USE_UTC": False,
     # Hourly chart series are kept from this many days before the first run
     # onwards (daily series start at the beginning of the previous month).
     "SMARTYSTATS_HOURLY_DAYS": 3,

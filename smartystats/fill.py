@@ -7,31 +7,39 @@ never double counts. The first run of a series fills from the start of the
 previous month (daily series, max online) or SMARTYSTATS_HOURLY_DAYS back
 (hourly series).
 
-Max online is filled in day-aligned chunks of hours (one MongoDB query per
-chunk); its watermark is STARTED at the chunk's end, and recovery rolls back
-to the start of that chunk's day.
+Buckets are the client's local hours and days (timeutils, zones.py): a day
+may have 23 or 25 hours. The fill state records the zone; a series found cut
+in another zone is started over in the client's zone over the same history
+(`restart`) and then filled like a first run, so a killed rebuild continues
+after its last finished bucket.
+
+Max online is filled in chunks of one local day's hours (one MongoDB query
+per week of chunks); its watermark is STARTED at the chunk's end, and
+recovery rolls back to the start of that chunk's day.
 """
 import logging
 import time
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Min
+from django.utils import timezone
 
-from . import online
+from . import online, zones
 from .conf import setting
 from .models import Count, FillState, MaxOnline
 from .series import MAX_ONLINE, STATS
-from .timeutils import (DAY, HOUR, INCREMENT, floor_to_day, floor_to_hour,
-                        start_of_previous_month, time_range, verify_utc)
+from .timeutils import (DAY, HOUR, boundaries, ceil, day_of, day_start, floor, floor_to_day,
+                        floor_to_hour, next_boundary, previous_boundary, start_of_previous_month,
+                        time_range)
 
 logger = logging.getLogger(__name__)
 
 
-def initial_fill_start(series, fill_to):
+def initial_fill_start(series, fill_to, zone="UTC"):
     if series.endswith(":hour") and series != MAX_ONLINE:
-        return floor_to_day(fill_to) - timedelta(days=setting("SMARTYSTATS_HOURLY_DAYS"))
-    return start_of_previous_month(fill_to)
+        return day_start(day_of(fill_to, zone) - timedelta(days=setting("SMARTYSTATS_HOURLY_DAYS")), zone)
+    return start_of_previous_month(fill_to, zone)
 
 
 def last_successful_fill(client_id, series):
@@ -41,16 +49,19 @@ def last_successful_fill(client_id, series):
     if fs.state == FillState.DONE:
         return fs.end_time
     if series == MAX_ONLINE:
-        return floor_to_day(fs.end_time - INCREMENT[HOUR])
-    return fs.end_time - INCREMENT[STATS[series].frequency]
+        return previous_boundary(fs.end_time, DAY, fs.zone)
+    return previous_boundary(fs.end_time, STATS[series].frequency, fs.zone)
 
 
-def _fill_state(client_id, series, fill_to):
+def _fill_state(client_id, series, fill_to, zone):
+    start = initial_fill_start(series, fill_to, zone)
     fs, created = FillState.objects.get_or_create(
         client_id=client_id, series=series,
-        defaults={"end_time": initial_fill_start(series, fill_to), "state": FillState.DONE})
+        defaults={"end_time": start, "start_time": start, "state": FillState.DONE, "zone": zone})
     if created:
-        logger.info("INITIALIZED %s %s %s", client_id, series, fs.end_time)
+        logger.info("INITIALIZED %s %s %s (%s)", client_id, series, fs.end_time, zone)
+    elif fs.zone != zone:
+        restart(fs, zone, fill_to)
     return fs
 
 
@@ -59,29 +70,89 @@ def _mark(fs, end_time, state):
     fs.save(update_fields=["end_time", "state", "last_modified"])
 
 
+# --- starting a series over in another zone --------------------------------------
+
+def _rows(fs):
+    if fs.series == MAX_ONLINE:
+        return MaxOnline.objects.filter(client_id=fs.client_id)
+    return Count.objects.filter(client_id=fs.client_id, series=fs.series)
+
+
+def _first_bucket_start(fs):
+    """Where the series' history begins, for fill states older than `start_time`."""
+    if fs.series == MAX_ONLINE:
+        return _rows(fs).aggregate(t=Min("bucket_start"))["t"]
+    first_end = _rows(fs).aggregate(t=Min("end_time"))["t"]
+    return previous_boundary(first_end, STATS[fs.series].frequency, fs.zone) if first_end else None
+
+
+def restart_from(fs, zone, fill_to):
+    """Where a series restarted in `zone` begins: the local day its history began,
+    within what can still be computed (hourly retention, raw-session retention)."""
+    began = min(t for t in (fs.start_time or _first_bucket_start(fs), fs.end_time) if t is not None)
+    start = min(floor_to_day(began, zone), initial_fill_start(fs.series, fill_to, zone))
+    if fs.series == MAX_ONLINE:
+        raw_days = setting("VIEWSTATS_RAW_RETENTION_DAYS")
+        if raw_days is not None:  # older sessions are gone: their peaks cannot be recut
+            start = max(start, floor_to_day(fill_to - timedelta(days=raw_days), zone))
+    elif fs.series.endswith(":" + HOUR):
+        cut = retention_cut(fill_to, zone)
+        if cut is not None:
+            start = max(start, cut)
+    return start
+
+
+def restart(fs, zone, fill_to):
+    """Drop the rows of a series cut in another zone and start it over in `zone`.
+
+    One transaction: the rows of the old zone go and the watermark moves to
+    the new start, so no reader or later run ever sees the two zones mixed.
+    """
+    start = restart_from(fs, zone, fill_to)
+    old = fs.zone
+    with transaction.atomic():
+        deleted = _rows(fs).delete()[0]
+        fs.zone, fs.start_time, fs.end_time, fs.state = zone, start, start, FillState.DONE
+        fs.save()
+        zones.mark_rebuilding(fs.client_id, zone, fill_to, timezone.now())
+    logger.warning("REBUILD %s %s: %d rows cut in %s dropped; refilling in %s from %s",
+                   fs.client_id, fs.series, deleted, old, zone, start)
+    return fs
+
+
 # --- Count series -------------------------------------------------------------
+
+def _zone(client_id, zone):
+    return zone or zones.zone_for(client_id)
+
 
 def delete_bucket(client_id, stat, end_time):
     Count.objects.filter(client_id=client_id, series=stat.series, end_time=end_time).delete()
 
 
 def write_bucket(client_id, stat, end_time):
-    values = stat.collector(client_id, end_time - INCREMENT[stat.frequency], end_time)
+    start = previous_boundary(end_time, stat.frequency, stat.zone)
+    values = stat.collector(client_id, start, end_time)
     Count.objects.bulk_create([
         Count(client_id=client_id, series=stat.series, subgroup=sub, end_time=end_time, value=v)
         for sub, v in sorted(values.items(), key=lambda kv: str(kv[0])) if v])
 
 
-def process_stat(client_id, stat, fill_to):
-    """Fill `stat` for one client up to `fill_to`; return how many buckets were computed."""
-    fill_to = _aligned(stat.frequency, fill_to)
-    fs = _fill_state(client_id, stat.series, fill_to)
+def process_stat(client_id, stat, fill_to, zone=None):
+    """Fill `stat` for one client up to `fill_to`; return how many buckets were computed.
+
+    `zone`: the client's (zones.zone_for) unless given.
+    """
+    zone = _zone(client_id, zone)
+    stat = stat.in_zone(zone)
+    fill_to = floor(fill_to, stat.frequency, zone)
+    fs = _fill_state(client_id, stat.series, fill_to, zone)
     if fs.state == FillState.STARTED:
         logger.warning("UNDO %s %s %s", client_id, stat.series, fs.end_time)
         delete_bucket(client_id, stat, fs.end_time)
-        _mark(fs, fs.end_time - INCREMENT[stat.frequency], FillState.DONE)
+        _mark(fs, previous_boundary(fs.end_time, stat.frequency, zone), FillState.DONE)
     computed = 0
-    for end in time_range(fs.end_time, fill_to, stat.frequency):
+    for end in time_range(fs.end_time, fill_to, stat.frequency, zone):
         _mark(fs, end, FillState.STARTED)
         write_bucket(client_id, stat, end)
         _mark(fs, end, FillState.DONE)
@@ -89,14 +160,24 @@ def process_stat(client_id, stat, fill_to):
     return computed
 
 
-def rebuild_stat(client_id, stat, start, end):
-    """Recompute the already-filled buckets ending in (start, end]; return how many."""
+def _in_zone(client_id, series, zone):
+    fs = FillState.objects.filter(client_id=client_id, series=series).first()
+    return fs is not None and fs.zone == zone
+
+
+def rebuild_stat(client_id, stat, start, end, zone=None):
+    """Recompute the already-filled buckets ending in (start, end]; return how many.
+
+    A series still cut in another zone is left to its restart, which recomputes it all.
+    """
+    zone = _zone(client_id, zone)
     done = last_successful_fill(client_id, stat.series)
-    if done is None:
+    if done is None or not _in_zone(client_id, stat.series, zone):
         return 0
+    stat = stat.in_zone(zone)
     computed = 0
-    for bucket_end in time_range(_aligned(stat.frequency, start, up=True),
-                                 min(_aligned(stat.frequency, end), done), stat.frequency):
+    for bucket_end in time_range(ceil(start, stat.frequency, zone),
+                                 min(floor(end, stat.frequency, zone), done), stat.frequency, zone):
         with transaction.atomic():
             delete_bucket(client_id, stat, bucket_end)
             write_bucket(client_id, stat, bucket_end)
@@ -104,62 +185,55 @@ def rebuild_stat(client_id, stat, start, end):
     return computed
 
 
-def _aligned(frequency, t, up=False):
-    t = verify_utc(t)
-    floored = floor_to_hour(t) if frequency == HOUR else floor_to_day(t)
-    if up and floored != t:
-        floored += INCREMENT[frequency]
-    return floored
-
-
 # --- Max online ----------------------------------------------------------------
 
-def _hours(start, end):
-    boundaries = [start]
-    while boundaries[-1] < end:
-        boundaries.append(boundaries[-1] + INCREMENT[HOUR])
-    return boundaries
+def fill_max_online_chunk(client_id, start, end, peaks=None, zone="UTC"):
+    """(Re)write the peaks of the `zone` clock hours of [start, end), which lie
+    within one local day, and that day's row.
 
-
-def fill_max_online_chunk(client_id, start, end, peaks=None):
-    """(Re)write the hourly peaks of [start, end) (one day at most) and its day's row.
-
-    `peaks` may be given when a longer sweep already computed them.
+    `peaks` may be given when a longer sweep already computed them. The fills
+    pass the client's zone; "UTC" cuts UTC hours and days.
     """
-    boundaries = _hours(start, end)
+    edges = boundaries(start, end, HOUR, zone)
     if peaks is None:
-        peaks = online.peaks(client_id, boundaries)
-    day = floor_to_day(start)
+        peaks = online.peaks(client_id, edges)
+    day = floor_to_day(start, zone)
+    day_end = next_boundary(day, DAY, zone)
     with transaction.atomic():
         MaxOnline.objects.filter(client_id=client_id, frequency=MaxOnline.HOUR,
                                  bucket_start__gte=start, bucket_start__lt=end).delete()
         MaxOnline.objects.bulk_create([
             MaxOnline(client_id=client_id, frequency=MaxOnline.HOUR, bucket_start=b,
                       accounts=acc, customers=cust)
-            for b, (acc, cust) in zip(boundaries, peaks) if acc or cust])
+            for b, (acc, cust) in zip(edges, peaks) if acc or cust])
         agg = MaxOnline.objects.filter(
             client_id=client_id, frequency=MaxOnline.HOUR, bucket_start__gte=day,
-            bucket_start__lt=day + INCREMENT[DAY]).aggregate(a=Max("accounts"), c=Max("customers"))
+            bucket_start__lt=day_end).aggregate(a=Max("accounts"), c=Max("customers"))
         MaxOnline.objects.update_or_create(
             client_id=client_id, frequency=MaxOnline.DAY, bucket_start=day,
             defaults={"accounts": agg["a"] or 0, "customers": agg["c"] or 0,
-                      "complete": end >= day + INCREMENT[DAY]})
+                      "complete": end >= day_end})
 
 
-def _chunks(start, end):
+def _chunks(start, end, zone):
     t = start
     while t < end:
-        chunk_end = min(floor_to_day(t) + INCREMENT[DAY], end)
+        chunk_end = min(next_boundary(t, DAY, zone), end)
         yield t, chunk_end
         t = chunk_end
 
 
-def process_max_online(client_id, fill_to):
+def _hours_in(start, end, zone):
+    return len(boundaries(start, end, HOUR, zone)) - 1
+
+
+def process_max_online(client_id, fill_to, zone=None):
     """Fill hourly and daily peaks up to `fill_to`; return how many hours were computed."""
-    fill_to = _aligned(HOUR, fill_to)
-    fs = _fill_state(client_id, MAX_ONLINE, fill_to)
+    zone = _zone(client_id, zone)
+    fill_to = floor_to_hour(fill_to, zone)
+    fs = _fill_state(client_id, MAX_ONLINE, fill_to, zone)
     if fs.state == FillState.STARTED:
-        back_to = floor_to_day(fs.end_time - INCREMENT[HOUR])
+        back_to = previous_boundary(fs.end_time, DAY, zone)
         logger.warning("UNDO %s %s %s..%s", client_id, MAX_ONLINE, back_to, fs.end_time)
         MaxOnline.objects.filter(client_id=client_id, frequency=MaxOnline.HOUR,
                                  bucket_start__gte=back_to, bucket_start__lt=fs.end_time).delete()
@@ -167,33 +241,34 @@ def process_max_online(client_id, fill_to):
                                  bucket_start=back_to).delete()
         _mark(fs, back_to, FillState.DONE)
     hours = 0
-    chunks = list(_chunks(fs.end_time, fill_to))
+    chunks = list(_chunks(fs.end_time, fill_to, zone))
     # One sweep (one MongoDB query) serves up to a week of day chunks: the
     # first run's month of backlog then costs a few queries, not one a day.
     batch_days = setting("SMARTYSTATS_MAX_ONLINE_SWEEP_DAYS")
     for i in range(0, len(chunks), batch_days):
         batch = chunks[i:i + batch_days]
-        swept = online.peaks(client_id, _hours(batch[0][0], batch[-1][1]))
+        swept = online.peaks(client_id, boundaries(batch[0][0], batch[-1][1], HOUR, zone))
         offset = 0
         for start, end in batch:
-            n = int((end - start) / INCREMENT[HOUR])
+            n = _hours_in(start, end, zone)
             _mark(fs, end, FillState.STARTED)
-            fill_max_online_chunk(client_id, start, end, peaks=swept[offset:offset + n])
+            fill_max_online_chunk(client_id, start, end, peaks=swept[offset:offset + n], zone=zone)
             _mark(fs, end, FillState.DONE)
             offset += n
             hours += n
-    prune_hourly(client_id, fill_to)
+    prune_hourly(client_id, fill_to, zone)
     return hours
 
 
-def rebuild_max_online(client_id, start, end):
+def rebuild_max_online(client_id, start, end, zone=None):
+    zone = _zone(client_id, zone)
     done = last_successful_fill(client_id, MAX_ONLINE)
-    if done is None:
+    if done is None or not _in_zone(client_id, MAX_ONLINE, zone):
         return 0
     hours = 0
-    for a, b in _chunks(_aligned(HOUR, start), min(_aligned(HOUR, end, up=True), done)):
-        fill_max_online_chunk(client_id, a, b)
-        hours += int((b - a) / INCREMENT[HOUR])
+    for a, b in _chunks(floor_to_hour(start, zone), min(ceil(end, HOUR, zone), done), zone):
+        fill_max_online_chunk(client_id, a, b, zone=zone)
+        hours += _hours_in(a, b, zone)
     return hours
 
 
@@ -203,66 +278,80 @@ ARRIVAL_MARGIN = timedelta(seconds=60)
 ARRIVALS = "max_online:arrivals"  # FillState whose end_time is the arrival watermark
 
 
-def recover_late_sessions(client_id, now):
+def recover_late_sessions(client_id, now, zone=None):
     """Re-sweep the filled days that sessions arriving since the last run cover.
 
     Apps upload buffered viewing hours or days late and media servers resend
     backlogs, so sessions land in hours whose peaks are already cached. Each
-    run looks at what arrived since its watermark and recomputes those days
-    whole (a replacement, never an increment); the watermark moves only
+    run looks at what arrived since its watermark and recomputes those local
+    days whole (a replacement, never an increment); the watermark moves only
     after, so a crash just repeats the work. Returns the number of days.
     """
+    zone = _zone(client_id, zone)
     filled = last_successful_fill(client_id, MAX_ONLINE)
-    if filled is None:
-        return 0
-    until = verify_utc(now) - ARRIVAL_MARGIN
+    if filled is None or not _in_zone(client_id, MAX_ONLINE, zone):
+        return 0  # a series cut in another zone is recomputed whole by its restart
+    until = now - ARRIVAL_MARGIN
     fs, created = FillState.objects.get_or_create(
         client_id=client_id, series=ARRIVALS, defaults={"end_time": until, "state": FillState.DONE})
     if created or until <= fs.end_time:
         return 0  # the fill that just ran saw everything stored before now
-    days = online.days_touched_by_arrivals(client_id, fs.end_time, until, filled)
+    days = online.days_touched_by_arrivals(client_id, fs.end_time, until, filled, zone)
     for day in sorted(days):
-        fill_max_online_chunk(client_id, day, min(day + INCREMENT[DAY], filled))
+        fill_max_online_chunk(client_id, day, min(next_boundary(day, DAY, zone), filled), zone=zone)
     _mark(fs, until, FillState.DONE)
     return len(days)
 
 
 # --- entry points -------------------------------------------------------------
 
-def fill_to_for(now):
-    """The last hour boundary whose sessions have had time to close.
+def fill_to_for(now, zone="UTC"):
+    """The last local hour boundary whose sessions have had time to close.
 
     A device reports a session's end only with its next heartbeat, so the
     hour is left alone until VIEWSTATS_PUSH_SESSION_TIMEOUT has passed.
     """
-    return floor_to_hour(now - timedelta(seconds=setting("VIEWSTATS_PUSH_SESSION_TIMEOUT")))
+    return floor_to_hour(now - timedelta(seconds=setting("VIEWSTATS_PUSH_SESSION_TIMEOUT")), zone)
 
 
-def fill_client(client_id, fill_to, series=None):
-    """Fill every (or the named) series of one client; return {series: buckets computed}."""
+def fill_client(client_id, fill_to, series=None, zone=None, on_series=None):
+    """Fill every (or the named) series of one client; return {series: buckets computed}.
+
+    `on_series(name, buckets)` is called after each series (progress).
+    """
+    zone = _zone(client_id, zone)
     done = {}
     for name in series or [*STATS, MAX_ONLINE]:
         started = time.monotonic()
         if name == MAX_ONLINE:
-            done[name] = process_max_online(client_id, fill_to)
+            done[name] = process_max_online(client_id, fill_to, zone)
         else:
-            done[name] = process_stat(client_id, STATS[name], fill_to)
+            done[name] = process_stat(client_id, STATS[name], fill_to, zone)
         logger.info("DONE %s %s %d buckets (%dms)", client_id, name, done[name],
                     (time.monotonic() - started) * 1000)
-    prune_hourly(client_id, fill_to)
+        if on_series:
+            on_series(name, done[name])
+    prune_hourly(client_id, fill_to, zone)
     return done
 
 
-def prune_hourly(client_id, fill_to):
+def retention_cut(fill_to, zone):
+    """Hourly rows ending at or before this instant are pruned (None: kept)."""
+    days = setting("SMARTYSTATS_HOURLY_RETENTION_DAYS")
+    if days is None:
+        return None
+    return day_start(day_of(fill_to, zone) - timedelta(days=days), zone)
+
+
+def prune_hourly(client_id, fill_to, zone=None):
     """Delete hourly rows older than SMARTYSTATS_HOURLY_RETENTION_DAYS; return how many.
 
     Only rows wholly before the cut go; the day rows built from them stay,
     so the charts by day keep their whole history.
     """
-    days = setting("SMARTYSTATS_HOURLY_RETENTION_DAYS")
-    if days is None:
+    cut = retention_cut(fill_to, _zone(client_id, zone))
+    if cut is None:
         return 0
-    cut = floor_to_day(verify_utc(fill_to)) - timedelta(days=days)
     hourly = [s for s in STATS if s.endswith(":" + HOUR)]
     deleted = Count.objects.filter(client_id=client_id, series__in=hourly,
                                    end_time__lte=cut).delete()[0]
@@ -273,11 +362,12 @@ def prune_hourly(client_id, fill_to):
     return deleted
 
 
-def rebuild_client(client_id, start, end, series=None):
+def rebuild_client(client_id, start, end, series=None, zone=None):
+    zone = _zone(client_id, zone)
     done = {}
     for name in series or [*STATS, MAX_ONLINE]:
         if name == MAX_ONLINE:
-            done[name] = rebuild_max_online(client_id, start, end)
+            done[name] = rebuild_max_online(client_id, start, end, zone)
         else:
-            done[name] = rebuild_stat(client_id, STATS[name], start, end)
+            done[name] = rebuild_stat(client_id, STATS[name], start, end, zone)
     return done

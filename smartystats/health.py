@@ -9,15 +9,18 @@ A series is stale when its last successful fill is older than its schedule
 allows: hourly chart series (cache_customers_dynamic runs hourly) warn after
 90 minutes and are critical after 150; everything that must run at least
 daily (daily series, max online, daily stats, snapshots) warns after 26 hours
-and is critical after 50. A series never filled for a client is a warning.
+and is critical after 50. A series never filled for a client is a warning,
+and so is one cut in another time zone than the operator's current one (the
+next run rebuilds it; the page refuses it meanwhile).
 """
 from dataclasses import dataclass
 from datetime import timedelta
 
+from . import zones
 from .fill import last_successful_fill
 from .models import FillState, StatsSnapshot
-from .series import ALL_SERIES
-from .daily import SERIES as DAILY_SERIES
+from .series import DAILY_STATS as DAILY_SERIES
+from .series import ZONED_SERIES
 
 OK, WARNING, CRITICAL = "OK", "WARNING", "CRITICAL"
 HOURLY = (timedelta(minutes=90), timedelta(minutes=150))
@@ -82,16 +85,21 @@ def check_services():
 def check(client_ids, now):
     """Findings for the services, then every client and series; worst first."""
     findings = check_services()
-    states = {(f.client_id, f.series) for f in FillState.objects.filter(client_id__in=client_ids)}
+    states = {(f.client_id, f.series): f for f in FillState.objects.filter(client_id__in=client_ids)}
     for client_id in client_ids:
-        for series in [*ALL_SERIES, DAILY_SERIES]:
-            last = (last_successful_fill(client_id, series) if series != DAILY_SERIES
-                    else FillState.objects.filter(client_id=client_id, series=series)
-                    .values_list("end_time", flat=True).first())
-            if (client_id, series) not in states:
-                last = None
-            findings.append(_judge(client_id, series, last, now))
-        snap = (StatsSnapshot.objects.filter(client_id=client_id).order_by("-taken_at")
+        zone = zones.zone_for(client_id)
+        for series in ZONED_SERIES:
+            fs = states.get((client_id, series))
+            last = None if fs is None else (fs.end_time if series == DAILY_SERIES
+                                            else last_successful_fill(client_id, series))
+            finding = _judge(client_id, series, last, now)
+            if fs is not None and fs.zone != zone:
+                finding.status = CRITICAL if finding.status == CRITICAL else WARNING
+                finding.message += (f"; cut in {fs.zone}, the operator's zone is now {zone}: the next "
+                                    f"run rebuilds it, {zones.REBUILD_COMMAND.format(client_id=client_id)} "
+                                    f"does it now")
+            findings.append(finding)
+        snap = (StatsSnapshot.objects.filter(client_id=client_id).order_by("-taken_at", "-id")
                 .values_list("taken_at", flat=True).first())
         findings.append(_judge(client_id, SNAPSHOT, snap, now))
     order = {CRITICAL: 0, WARNING: 1, OK: 2}

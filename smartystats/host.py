@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 from viewstats.host import all_client_ids, get_host
+from viewstats.host import client_time_zone as time_zone  # noqa: F401  (the operator's IANA zone)
 from viewstats.host import device_type_names as _device_type_names
 from viewstats.host import client_name, clients  # noqa: F401  (smartystats asks these here too)
 
-from .subscribers import Timeline, merge
+from .subscribers import Timeline, merge, own_periods, spans_active_at, status_source
 
 CENT = Decimal("0.01")
 
@@ -54,6 +55,11 @@ def existing_client_ids(ids):
 def client_of_user(user):
     """The client a staff user works for, or None."""
     return get_host().operator_of_user(user)
+
+
+def customer_status(client_id):
+    """Where customers' active status comes from: "middleware", "accounts" or "mixed"."""
+    return timeline(client_id).customer_status
 
 
 def active_accounts(client_id, at):
@@ -97,25 +103,38 @@ def paying_customers(client_id, start, end):
 
 def current_state(client_id, at, day_start, month_start):
     """Counts for the snapshot: current statuses, plus arrivals and departures
-    since `day_start` and `month_start` up to and including `at`."""
+    since `day_start` and `month_start` up to and including `at`.
+
+    A customer is active now as the middleware says when it gives the
+    customer's own periods, else when one of its accounts is active now.
+    """
     host = get_host()
-    customers_created = [c.created_at for c in host.customers(client_id)]
+    customers_created, own = [], {}
+    for customer in host.customers(client_id):
+        customers_created.append(customer.created_at)
+        periods = own_periods(customer)
+        if periods is not None:
+            own[customer.id] = merge(periods)
     accounts = {"total": 0, "active": 0, "new_today": 0, "new_month": 0,
                 "deactivated_today": 0, "deactivated_month": 0}
     by_reason = defaultdict(int)
     by_device = defaultdict(lambda: {"total": 0, "active": 0})
     tariff_totals = defaultdict(lambda: {"total": 0, "active": 0})
-    periods_of_customer, active_customers = defaultdict(list), set()
+    periods_of_customer = defaultdict(list)
+    active_customers = {cid for cid, spans in own.items() if spans_active_at(spans, at)}
 
     def since(instant, start):
         return instant is not None and start <= instant <= at
 
     for a in host.accounts(client_id):
         accounts["total"] += 1
-        periods_of_customer[a.customer_id] += a.active_periods
+        derived = a.customer_id not in own
+        if derived:
+            periods_of_customer[a.customer_id] += a.active_periods
         if a.active:
             accounts["active"] += 1
-            active_customers.add(a.customer_id)
+            if derived:
+                active_customers.add(a.customer_id)
         else:
             by_reason[a.status] += 1
         accounts["new_today"] += since(a.created_at, day_start)
@@ -129,7 +148,7 @@ def current_state(client_id, at, day_start, month_start):
         for tariff_id in a.tariffs_at(at):
             tariff_totals[tariff_id]["total"] += 1
             tariff_totals[tariff_id]["active"] += a.active
-    gone = [spans[-1][1] for spans in map(merge, periods_of_customer.values())
+    gone = [spans[-1][1] for spans in [*own.values(), *map(merge, periods_of_customer.values())]
             if spans and spans[-1][1] is not None]
     total_customers = len(customers_created)
     accounts["inactive"] = sum(by_reason.values())
@@ -147,4 +166,5 @@ def current_state(client_id, at, day_start, month_start):
         "accounts_by_device_type": dict(sorted(by_device.items())),
         "accounts_by_tariff": [{"id": t.id, "name": t.name, **tariff_totals[t.id]}
                                for t in host.tariffs(client_id)],
+        "customer_status": status_source(len(own), total_customers),
     }

@@ -15,6 +15,12 @@ class FillState(models.Model):
     DONE at end_time: every bucket ending at or before end_time is final.
     STARTED at end_time: a run was writing the bucket (or day chunk) ending
     at end_time and may have died half-way; the next run rolls it back.
+
+    `zone` is the time zone the buckets were cut in: a fill state whose zone
+    is not the operator's (or that SMARTYSTATS_USE_UTC no longer gives) marks
+    stale caches, which pages refuse and the next fill rebuilds
+    (smartystats.rebuild). `start_time` is where the fill began, so a rebuild
+    covers the same history.
     """
 
     DONE = 1
@@ -25,13 +31,16 @@ class FillState(models.Model):
     series = models.CharField(max_length=64)
     end_time = models.DateTimeField()
     state = models.PositiveSmallIntegerField(choices=STATES)
+    zone = models.CharField(max_length=64, default="UTC")
+    start_time = models.DateTimeField(null=True, blank=True)
     last_modified = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["client_id", "series"], name="fillstate_uniq")]
 
     def __str__(self):
-        return f"{self.client_id} {self.series} {self.get_state_display()} {self.end_time:%Y-%m-%d %H:%M}"
+        return (f"{self.client_id} {self.series} {self.get_state_display()} "
+                f"{self.end_time:%Y-%m-%d %H:%M} ({self.zone})")
 
 
 class Count(models.Model):
@@ -58,7 +67,11 @@ class Count(models.Model):
 
 
 class MaxOnline(models.Model):
-    """Peak concurrency of one hour or one day (see smartystats.online)."""
+    """Peak concurrency of one local hour or one local day (see smartystats.online).
+
+    `bucket_start` is the instant the hour or day began in the zone of the
+    max-online fill state.
+    """
 
     HOUR = "hour"
     DAY = "day"
@@ -91,11 +104,17 @@ class OnlineNow(models.Model):
 
 
 class StatsSnapshot(models.Model):
-    """What `save_stats` saw: the widgets' current-state numbers."""
+    """What `save_stats` saw: the widgets' current-state numbers.
+
+    "Today" and "this month" are those of `zone`; `customer_status` says
+    where customers' active status came from (see subscribers.py).
+    """
 
     client_id = models.PositiveIntegerField()
     taken_at = models.DateTimeField()
     data = models.JSONField()
+    zone = models.CharField(max_length=64, default="UTC")
+    customer_status = models.CharField(max_length=16, default="accounts")
 
     class Meta:
         indexes = [models.Index(fields=["client_id", "-taken_at"], name="snapshot_latest")]
@@ -103,7 +122,7 @@ class StatsSnapshot(models.Model):
 
 
 class DailyStats(models.Model):
-    """One UTC day of one client, written whole by `collect_daily_stats`."""
+    """One local day (of `zone`) of one client, written whole by `collect_daily_stats`."""
 
     client_id = models.PositiveIntegerField()
     day = models.DateField()
@@ -112,6 +131,7 @@ class DailyStats(models.Model):
     deactivated_accounts = models.PositiveIntegerField()
     paying_customers = models.PositiveIntegerField(help_text="Customers with a payment that day, any currency.")
     payments_count = models.PositiveIntegerField(help_text="All currencies.")
+    zone = models.CharField(max_length=64, default="UTC")
     collected_at = models.DateTimeField()
 
     class Meta:
@@ -120,7 +140,7 @@ class DailyStats(models.Model):
 
 
 class DailyPayments(models.Model):
-    """Payments of one UTC day in one currency: the payment report's rows."""
+    """Payments of one local day (of `zone`) in one currency: the payment report's rows."""
 
     client_id = models.PositiveIntegerField()
     day = models.DateField()
@@ -128,6 +148,7 @@ class DailyPayments(models.Model):
     payments_sum = models.DecimalField(max_digits=20, decimal_places=2)
     payments_count = models.PositiveIntegerField()
     paying_customers = models.PositiveIntegerField()
+    zone = models.CharField(max_length=64, default="UTC")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["client_id", "day", "currency"],

@@ -40,11 +40,13 @@ client's whole history on every run):
 """
 import heapq
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 
 from viewstats import store
+from viewstats.documents import VIEWING
 
 from .conf import setting
+from .timeutils import day_start
 
 SECOND = timedelta(seconds=1)
 END_INDEX, LONG_END_INDEX = "client_end_id", "client_long_end_id"
@@ -55,7 +57,9 @@ def _split_by_end(client_id, after, upto, started):
     sessions ending after `after` whose start satisfies `started`
     (store.ending_after: the filters never overlap and together hold every
     such session)."""
-    return store.ending_after(client_id, after, upto, start=started, account_id={"$ne": None})
+    # Another media server pulling a stream is traffic, never a subscriber online.
+    return store.ending_after(client_id, after, upto, start=started, account_id={"$ne": None},
+                              **VIEWING)
 
 
 def sessions_query(client_id, start, end):
@@ -202,9 +206,15 @@ def online_now(client_id, now):
             for key in ("accounts", "customers")}
 
 
-def arrivals_pipelines(client_id, since, until, filled_until):
-    """UTC day spans of filled time covered by sessions that arrived in (since, until],
-    as pipelines with their index: the union of their rows is the answer.
+def _local_date(expr, zone):
+    return {"y": {"$year": {"date": expr, "timezone": zone}},
+            "m": {"$month": {"date": expr, "timezone": zone}},
+            "d": {"$dayOfMonth": {"date": expr, "timezone": zone}}}
+
+
+def arrivals_pipelines(client_id, since, until, filled_until, zone="UTC"):
+    """Local dates (of `zone`) of filled time covered by sessions that arrived in
+    (since, until], as pipelines with their index: the union of their rows is the answer.
 
     A session "arrives" when it is first stored (`received_at`: a batch an
     app uploads hours late, a push session's first heartbeat) or, for media
@@ -214,16 +224,15 @@ def arrivals_pipelines(client_id, since, until, filled_until):
 
     A session is online during [start, end): its last day is the day of its
     last online instant (end minus 1 ms; sessions are whole seconds), so one
-    ending exactly at midnight does not touch the next day. Sessions never
-    online (end <= start) touch no day.
+    ending exactly at local midnight does not touch the next day. Sessions
+    never online (end <= start) touch no day.
     """
     last_instant = {"$subtract": [{"$min": ["$end", filled_until]}, 1]}
     common = {"start": {"$lt": filled_until}, "account_id": {"$ne": None},
               "$expr": {"$gt": ["$end", "$start"]}}
     stages = [
-        {"$project": {"_id": 0,
-                      "first": {"$dateTrunc": {"date": "$start", "unit": "day"}},
-                      "last": {"$dateTrunc": {"date": last_instant, "unit": "day"}}}},
+        {"$project": {"_id": 0, "first": _local_date("$start", zone),
+                      "last": _local_date(last_instant, zone)}},
         {"$group": {"_id": {"first": "$first", "last": "$last"}}},
     ]
     window = {"$gt": since, "$lte": until}
@@ -235,13 +244,15 @@ def arrivals_pipelines(client_id, since, until, filled_until):
     ]
 
 
-def days_touched_by_arrivals(client_id, since, until, filled_until):
+def days_touched_by_arrivals(client_id, since, until, filled_until, zone="UTC"):
+    """The starts (UTC instants) of the local days of `zone` those arrivals touch, before `filled_until`."""
     days = set()
-    for pipeline, index in arrivals_pipelines(client_id, since, until, filled_until):
+    for pipeline, index in arrivals_pipelines(client_id, since, until, filled_until, zone):
         for row in _aggregate(pipeline, index):
-            day, last = row["_id"]["first"], row["_id"]["last"]
-            while day <= last:
-                if day < filled_until:
-                    days.add(day)
-                day += timedelta(days=1)
+            first, last = (date(p["y"], p["m"], p["d"]) for p in (row["_id"]["first"], row["_id"]["last"]))
+            while first <= last:
+                start = day_start(first, zone)
+                if start < filled_until:
+                    days.add(start)
+                first += timedelta(days=1)
     return days

@@ -1,17 +1,18 @@
 """The chart series cache_customers_dynamic fills (a Zulip-style registry).
 
-Each stat computes one bucket [end - increment, end) from the host's SQL data
-and returns {subgroup: value}; level stats ("active") are measured at the
-bucket's end. Series are named `name:subgroup:frequency`. Online peaks are
+Each stat computes one bucket (a local hour or day ending at `end`) from the
+host's SQL data and returns {subgroup: value}; level stats ("active") are
+measured at the bucket's end. Series are named `name:subgroup:frequency`. Online peaks are
 not here: they come from sessions and live in MaxOnline (see fill.py).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from . import host
 from .timeutils import DAY, HOUR
 
 MAX_ONLINE = "max_online::hour"
+DAILY_STATS = "daily_stats::day"  # collect_daily_stats' fill state (smartystats.daily)
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,14 @@ class Stat:
     subgroup: str
     frequency: str
     collector: Callable
+    zone: str = "UTC"  # the zone its buckets are cut in: fill.py binds the client's
 
     @property
     def series(self):
         return f"{self.name}:{self.subgroup}:{self.frequency}"
+
+    def in_zone(self, zone):
+        return replace(self, zone=zone)
 
 
 def _level(fn):
@@ -62,6 +67,8 @@ for _name, (_sub, _fn, _kind) in DEFINITIONS.items():
         STATS[_stat.series] = _stat
 
 ALL_SERIES = [*STATS, MAX_ONLINE]
+# Every fill state whose rows are cut in the operator's zone.
+ZONED_SERIES = [*ALL_SERIES, DAILY_STATS]
 
 
 def kind(name):

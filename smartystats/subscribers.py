@@ -4,12 +4,17 @@ The definitions the widgets rely on live here, once, for every host (all
 intervals half-open [start, end)):
 
 - An account is *active at t* when one of its active periods contains t.
-- A customer is *active at t* when at least one of its accounts is.
+- A customer is *active at t* when the middleware says so: one of the
+  customer's own active periods contains t, for a host whose `Customer`
+  carries `active_periods` (not None). Otherwise its status is derived from
+  its accounts: it is active when at least one of them is.
 - A *new* account / customer is one created in the interval.
 - A *deactivated* account is one whose active period ends in the interval
   (an account deactivated twice in it counts twice); a *deactivated*
-  customer is one that lost its last account for good: none of its accounts
-  is open-ended and the latest end falls in the interval.
+  customer is one whose last active period ended for good in the interval:
+  none of its periods (its own, or its accounts' when derived) is
+  open-ended and the latest end falls in the interval. Derived from
+  accounts, that is the customer who lost its last account.
 - Payments are the host's processed payments, by their time.
 
 A Timeline reads the accounts and customers once and answers any instant or
@@ -64,22 +69,56 @@ def _between(sorted_instants, start, end):
     return bisect.bisect_left(sorted_instants, end) - bisect.bisect_left(sorted_instants, start)
 
 
+# Where customers' active status comes from (StatsSnapshot.customer_status).
+FROM_MIDDLEWARE, FROM_ACCOUNTS, MIXED = "middleware", "accounts", "mixed"
+STATUS_SOURCES = {FROM_MIDDLEWARE: "from the middleware", FROM_ACCOUNTS: "derived from accounts",
+                  MIXED: "from the middleware where it has one, else derived from accounts"}
+
+
+def own_periods(customer):
+    """The customer's own active periods, or None when the host does not know them.
+
+    Read with getattr: the contract's Customer gains `active_periods` as an
+    optional field, and hosts written before it (or without a customer
+    status) leave it out.
+    """
+    return getattr(customer, "active_periods", None)
+
+
+def status_source(with_own, total):
+    if not with_own:
+        return FROM_ACCOUNTS
+    return FROM_MIDDLEWARE if with_own == total else MIXED
+
+
+def spans_active_at(spans, t):
+    return any(start <= t and (end is None or t < end) for start, end in spans)
+
+
 class Timeline:
     """The client's accounts and customers reduced to sorted instants."""
 
     def __init__(self, accounts, customers):
         self.account_levels, self.customer_levels = _Levels(), _Levels()
         self.account_created, self.account_ended = [], []
-        self.customer_created = sorted(c.created_at for c in customers)
+        self.customer_created, own = [], {}
+        for c in customers:
+            self.customer_created.append(c.created_at)
+            periods = own_periods(c)
+            if periods is not None:
+                own[c.id] = periods
+        self.customer_created.sort()
+        self.customer_status = status_source(len(own), len(self.customer_created))
         periods_of_customer = defaultdict(list)
         for account in accounts:
             spans = merge(account.active_periods)
             self.account_levels.add(spans)
             self.account_created.append(account.created_at)
             self.account_ended += [end for _, end in spans if end is not None]
-            periods_of_customer[account.customer_id] += account.active_periods
+            if account.customer_id not in own:
+                periods_of_customer[account.customer_id] += account.active_periods
         self.customer_gone = []
-        for periods in periods_of_customer.values():
+        for periods in [*own.values(), *periods_of_customer.values()]:
             spans = merge(periods)
             self.customer_levels.add(spans)
             if spans and spans[-1][1] is not None:

@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from . import dashboard, host
+from . import dashboard, host, zones
 from .conf import setting
 from .models import IndexWidgets
 from .timeutils import HOUR
@@ -132,6 +132,7 @@ def dynamics_page(request, admin_site=None):
                                _int(request.GET.get("client_id"), "client_id"))
         first_day, last_day = dashboard.default_range(client_id)
         frequency, error = "day", str(exc)
+    zone = zones.zone_for(client_id)
     context = {
         **admin_site.each_context(request),
         "title": "Dynamics of subscribers",
@@ -140,6 +141,9 @@ def dynamics_page(request, admin_site=None):
         "clients": host.clients() if request.user.is_superuser else None,
         "first_day": first_day.isoformat(), "last_day": last_day.isoformat(),
         "frequency": frequency, "error": error,
+        "time_zone": zone, "use_utc": setting("SMARTYSTATS_USE_UTC"),
+        "cache_state": zones.cache_state(client_id, zone),
+        "customer_status": dashboard.customer_status(client_id),
         "data_url": reverse("smartystats:dynamics_json"),
         "widgets": dashboard.WIDGETS,
         "index_widgets": index_widgets_for(request.user),

@@ -162,6 +162,9 @@ class Customer:
 
     id: object
     created_at: datetime
+    # The customer's own status history, when the middleware keeps one ([start, end)
+    # Periods); None (the default): not known, the suite derives it from the accounts.
+    active_periods: tuple | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ from django.core.management.base import CommandError
 from smartystats.commandutils import StatsCommand
 from smartystats.management.commands.cache_max_online import add_rebuild_arguments, rebuild_range
 from smartystats.series import ALL_SERIES
+from smartystats.subscribers import STATUS_SOURCES
 
 
 class Command(StatsCommand):
@@ -10,11 +11,16 @@ class Command(StatsCommand):
 
     Series (by day, and by hour for recent days): active customers and
     accounts, new and deactivated customers and accounts, payments (sum and
-    count per currency), paying customers, and the online peak. The first run
-    fills the whole previous month; later runs compute only buckets not yet
-    filled (a fill state per series and client) and recover a bucket a crashed
-    run left half-written. Run hourly. --client_id limits the run to some
-    clients (try one client first on a large base)."""
+    count per currency), paying customers, and the online peak. Days and
+    hours are the operator's local ones. Customers' active status is the
+    middleware's when its host gives customers their own active periods,
+    else derived from their accounts. The first run fills the whole previous
+    month; later runs compute only buckets not yet filled (a fill state per
+    series and client) and recover a bucket a crashed run left half-written.
+    A series cached in another time zone than the operator's current one is
+    dropped and refilled in the new zone from the same first day (resumable
+    like any fill). Run hourly. --client_id limits the run to some clients
+    (try one client first on a large base)."""
     job = "smartystats.jobs.cache_customers_dynamic"
     description = "cache_customers_dynamic"
 
@@ -39,4 +45,6 @@ class Command(StatsCommand):
         text = f"{sum(computed.values())} bucket(s) computed in {sum(1 for v in computed.values() if v)} series"
         if "rebuilt" in result:
             text += f", {sum(result['rebuilt'].values())} rebuilt"
+        if "customer_status" in result:
+            text += f"; customer status: {STATUS_SOURCES[result['customer_status']]}"
         return text

@@ -80,9 +80,10 @@
     return t;
   }
 
-  function renderSnapshot(snap, deviceNames) {
+  function renderSnapshot(snap, deviceNames, refused) {
     var box = document.getElementById("sm-snapshot");
     box.textContent = "";
+    if (refused) { box.appendChild(el("p", "sm-note", refused)); return; }
     if (!snap) { box.appendChild(el("p", "sm-note", "No snapshot yet: is save_stats running?")); return; }
     box.appendChild(el("p", "sm-note", "save_stats at " + snap.taken_at));
     var reasons = Object.keys(snap.accounts.inactive_by_reason).map(function (r) { return ["inactive: " + r, snap.accounts.inactive_by_reason[r]]; });
@@ -133,13 +134,15 @@
       if (!res[0]) { throw new Error(res[1].error || "request failed"); }
       var data = res[1];
       renderCards(data);
-      renderSnapshot(data.snapshot, data.device_type_names || {});
-      if (!data.labels.length) {
+      renderSnapshot(data.snapshot, data.device_type_names || {}, data.snapshot_refused);
+      if (!data.labels.length && data.cache_state.status === "stale") {
+        status.textContent = "Nothing to show until the caches are rebuilt in " + data.time_zone + ".";
+      } else if (!data.labels.length) {
         status.textContent = "No cached data for this range yet: is cache_customers_dynamic running?";
       } else {
         renderCharts(data);
         status.textContent = data.client.name + ", " + data.range.from + " – " + data.range.to +
-          " by " + data.range.frequency + "; cached up to " + data.filled_to;
+          " by " + data.range.frequency + " (" + data.time_zone + "); cached up to " + data.filled_to;
       }
       root.dataset.rendered = String(charts.length);
     })
