@@ -283,6 +283,9 @@ def test_report_page_matches_the_api_and_draws_its_charts(chromium, live_server,
                             "traffic_bytes": all_bytes}
         expected["peak_out_bps"] = max(r["peak_out_bps"] for r in rows)
         assert expected["peak_out_bps"] > 0
+        # No server here pulls from another: the inter-server card is there, at zero.
+        expected["inter_server_bytes"] = sum(r["inter_server_bytes"] for r in rows)
+        assert expected["inter_server_bytes"] == 0
         assert shown == expected
         assert len(seen["rows"]) == 3
 

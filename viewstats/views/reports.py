@@ -15,7 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from .. import access, definitions, host, outage
@@ -122,8 +122,34 @@ def _page_scope(request):
     return access.client_scope(request.user, requested)
 
 
+# Pages beside the reports, by URL name; one that is not routed is left out.
+INSIGHTS = (
+    ("viewstats:ratings-page", "Ratings", "TV ratings per channel and programme: average audience, "
+     "rating, share and reach over a period and a time band such as prime time."),
+    ("viewstats:catchup-page", "Catch-up", "How old the programmes watched from the archive were, and "
+     "how much viewing a shorter archive would lose."),
+    ("viewstats:sharing-page", "Account sharing", "Accounts whose viewing suggests a shared login or a "
+     "restream, with the evidence."),
+)
+
+
+def _tabs(request, client_ids):
+    """Every report and insight page, keeping the client and period of this one."""
+    keep = {"client": client_ids[0] if client_ids else ""}
+    keep.update({k: request.GET[k] for k in ("date_from", "date_to") if request.GET.get(k)})
+    query = "?" + urlencode(keep)
+    pages = [(reverse("viewstats:report-page", args=[n]), TITLES[n], DESCRIPTIONS[n]) for n in REPORTS]
+    for name, label, text in INSIGHTS:
+        try:
+            pages.append((reverse(name), label, text))
+        except NoReverseMatch:
+            continue
+    return [{"href": path + query, "label": label, "text": text, "active": path == request.path,
+             "insight": i >= len(REPORTS)} for i, (path, label, text) in enumerate(pages)]
+
+
 def _page_context(request, client_ids, title):
-    return {**admin.site.each_context(request), "title": title,
+    return {**admin.site.each_context(request), "title": title, "tabs": _tabs(request, client_ids),
             "reports": [(n, TITLES[n]) for n in REPORTS],
             "clients": host.clients() if request.user.is_superuser else None,
             "client_id": client_ids[0] if client_ids else None,
