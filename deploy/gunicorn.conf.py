@@ -13,6 +13,8 @@ Every value can be overridden from the environment (the systemd unit reads
     GUNICORN_ACCESSLOG       -                access log file ("-" = stdout, i.e. the journal)
     GUNICORN_LOGLEVEL        info
     GUNICORN_CONTROL_SOCKET  (off)            gunicornc's socket, e.g. /run/viewstats/gunicorn.ctl
+    PROMETHEUS_MULTIPROC_DIR (off)            where the workers share their Prometheus counters
+                                              (README "Monitoring"; the systemd unit sets it)
     FORWARDED_ALLOW_IPS      127.0.0.1,::1    proxies whose X-Forwarded-Proto gunicorn believes
     WSGI_APP                 project.wsgi:application
 
@@ -142,6 +144,11 @@ def on_starting(server):
     if probe.returncode != 0:
         raise RuntimeError(f"the Django settings do not load:\n{probe.stderr[-3000:]}")
     found = json.loads(probe.stdout.strip().splitlines()[-1])
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # The counters of a previous run (and the probe's) must not add to this run's.
+        from viewstats.metrics_multiprocess import prepare
+
+        prepare()
     if not found["debug"]:
         if not found["secret"]:
             raise RuntimeError("DJANGO_SECRET_KEY is not set: put a long random value in the "
@@ -161,3 +168,20 @@ def on_starting(server):
             server.cfg.set("max_requests", 0)
         server.log.warning("embedded MongoDB engine: sessions live in the one worker process and "
                            "are lost when it stops; use MONGODB_URI in production")
+
+
+def child_exit(server, worker):
+    """A worker is gone: fold its Prometheus counter files into the archive.
+
+    With worker recycling (max_requests) each dead worker would otherwise
+    leave its files behind for every scrape to read. The module is
+    Django-free (see _PROBE above for why the master stays clear of Django).
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    try:
+        from viewstats.metrics_multiprocess import worker_exited
+
+        worker_exited(worker.pid)
+    except Exception:  # metrics housekeeping must never take the master down
+        server.log.exception("could not fold the metrics files of worker %s", worker.pid)

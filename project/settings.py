@@ -138,15 +138,27 @@ RQ_QUEUES = {
     },
 }
 
+# VIEWSTATS_LOG_FORMAT=json: one JSON object per line (viewstats.logs.JsonFormatter), for a log
+# shipper. The collection APIs log each rejected item and each failed store call on
+# `viewstats.events` (INFO / ERROR; VIEWSTATS_EVENTS_LOG_LEVEL=WARNING keeps only the failures).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "viewstats.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             **({"formatter": "json"} if os.environ.get("VIEWSTATS_LOG_FORMAT") == "json"
+                                else {})}},
     "loggers": {
         "viewstats": {"handlers": ["console"], "level": os.environ.get("VIEWSTATS_LOG_LEVEL", "WARNING")},
+        "viewstats.events": {"level": os.environ.get("VIEWSTATS_EVENTS_LOG_LEVEL", "INFO")},
         "smartystats": {"handlers": ["console"], "level": os.environ.get("VIEWSTATS_LOG_LEVEL", "WARNING")},
     },
 }
+# What the logs keep of a requester's address: truncated (IPv4 /24, IPv6 /48), full or none.
+VIEWSTATS_LOG_IP = os.environ.get("VIEWSTATS_LOG_IP", "truncated")
+# /viewstats/metrics is off until one of these is set (README, "Monitoring").
+VIEWSTATS_METRICS_TOKEN = os.environ.get("VIEWSTATS_METRICS_TOKEN", "")
+VIEWSTATS_METRICS_ALLOWED_IPS = _env_list("VIEWSTATS_METRICS_ALLOWED_IPS", [])
 
 # The middleware the suite reads through (viewstats.contract.Host).
 VIEWSTATS_HOST = "tvmiddleware.stats_host.ReferenceHost"

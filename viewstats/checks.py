@@ -55,3 +55,23 @@ def check_settings(app_configs, **kwargs):
         if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days <= 0):
             errors.append(Error(f"{name} must be a positive integer or None.", id="viewstats.E002"))
     return errors
+
+
+@register()
+def check_monitoring(app_configs, **kwargs):
+    """The monitoring settings (viewstats/metrics.py, viewstats/logs.py)."""
+    from .logs import IP_MODES
+    from .metrics import allowed_networks
+
+    errors = []
+    bad = [entry for entry, network in allowed_networks(setting("VIEWSTATS_METRICS_ALLOWED_IPS"))
+           if network is None]
+    if bad:
+        errors.append(Error(f"VIEWSTATS_METRICS_ALLOWED_IPS: {', '.join(map(repr, bad))} is not an IP "
+                            f"address or network; /viewstats/metrics ignores it.",
+                            hint="List addresses or CIDR networks, e.g. ['127.0.0.1', '10.1.2.0/24'].",
+                            id="viewstats.E005"))
+    if setting("VIEWSTATS_LOG_IP") not in IP_MODES:
+        errors.append(Error(f"VIEWSTATS_LOG_IP must be one of {', '.join(IP_MODES)}; logs truncate "
+                            f"addresses meanwhile.", id="viewstats.E006"))
+    return errors

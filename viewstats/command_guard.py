@@ -7,10 +7,16 @@
   command refuses with EXIT_EMBEDDED. A fresh process's embedded database is
   always empty (it is not the server's), so a cron run would compute from
   nothing and overwrite good lists with empty ones.
+* Monitoring: a run from the shell records when it ended, how long it took
+  and whether it succeeded (viewstats.models.CommandRun), which
+  /viewstats/metrics exports per command.
 """
+import time
+from datetime import datetime, timezone
+
 from django.core.management.base import CommandError
 
-from . import store
+from . import metrics, store
 from .outage import OUTAGE_ERRORS
 
 EXIT_STORE_UNAVAILABLE = 5
@@ -32,6 +38,20 @@ class StoreGuardMixin:
         return super().run_from_argv(argv)
 
     def execute(self, *args, **options):
+        if not self._from_shell:  # call_command(): tests and other code, not a cron run
+            return self._execute_guarded(*args, **options)
+        # Cron runs each command as a process of its own, gone before Prometheus
+        # scrapes: the outcome is written where /viewstats/metrics reads it.
+        started_at, started = datetime.now(timezone.utc), time.monotonic()
+        try:
+            result = self._execute_guarded(*args, **options)
+        except BaseException as exc:
+            metrics.record_command(metrics.command_name(self), started_at, time.monotonic() - started, exc)
+            raise
+        metrics.record_command(metrics.command_name(self), started_at, time.monotonic() - started)
+        return result
+
+    def _execute_guarded(self, *args, **options):
         if self._from_shell and self.reads_sessions and store.is_embedded() and not store.holds_sessions():
             raise CommandError(
                 "no MongoDB is configured (MONGODB_URI), and the embedded engine this process "

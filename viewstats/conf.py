@@ -90,6 +90,15 @@ DEFAULTS = {
     # locks): give each middleware sharing one Redis its own. RQ keys follow
     # the queue name, so give those middlewares their own VIEWSTATS_RQ_QUEUE too.
     "VIEWSTATS_REDIS_NAMESPACE": "",
+    # Monitoring (viewstats/metrics.py). /viewstats/metrics answers 404 until
+    # one of these is set: a Bearer token Prometheus sends, and/or the
+    # addresses or networks (CIDR) it may come from (the viewer address as
+    # VIEWSTATS_TRUSTED_PROXIES resolves it). With both, both must match.
+    "VIEWSTATS_METRICS_TOKEN": "",
+    "VIEWSTATS_METRICS_ALLOWED_IPS": [],
+    # What the structured logs (viewstats/logs.py) keep of a requester's IP
+    # address: "full", "truncated" (IPv4 /24, IPv6 /48) or "none".
+    "VIEWSTATS_LOG_IP": "truncated",
 }
 
 

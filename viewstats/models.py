@@ -86,3 +86,26 @@ class ViewingReport(models.Model):
         verbose_name = "Viewing statistics report"
         verbose_name_plural = "Viewing statistics reports"
         default_permissions = ()
+
+
+class CommandRun(models.Model):
+    """How the last runs of a statistics command ended, for monitoring.
+
+    Cron starts every command as a process of its own, which is gone before
+    Prometheus scrapes: the command guard (command_guard.py) writes this row
+    when a run from the shell ends, and the web process's /viewstats/metrics
+    reads it (viewstats/metrics.py).
+    """
+
+    command = models.CharField(max_length=100, unique=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_success_seconds = models.FloatField(null=True, blank=True, help_text="How long that run took.")
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_exit_status = models.IntegerField(null=True, blank=True, help_text="Of the last failed run.")
+
+    class Meta:
+        ordering = ["command"]
+        verbose_name = "command run"
+
+    def __str__(self):
+        return self.command

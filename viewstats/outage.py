@@ -11,6 +11,7 @@ import logging
 from django.http import JsonResponse
 from pymongo.errors import ConnectionFailure
 
+from . import metrics
 from .conf import setting
 from .store import StoreUnavailable
 
@@ -31,14 +32,15 @@ def unavailable_response(exc=None):
 
 
 def json_api(view):
-    """503 + Retry-After instead of a 500 when MongoDB is unreachable."""
+    """503 + Retry-After instead of a 500 when MongoDB is unreachable; timed by view name."""
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
         except OUTAGE_ERRORS as exc:
+            metrics.store_error("report")
             return unavailable_response(exc)
-    return wrapper
+    return metrics.api()(wrapper)
 
 
 def admin_page(view):

@@ -482,3 +482,22 @@ def ending_after(client_id, after, upto, inclusive=False, **conditions):
         ({"client_id": client_id, "end": {"$gt": max(after, cut)}, **conditions,
           "duration": {"$gt": LONG_SESSION_SECONDS}}, "client_long_end_id"),
     ]
+
+
+# ------------------------------------------------------------------ monitoring
+# What viewstats/metrics.py reads when Prometheus scrapes: never sessions.
+
+def push_sessions_open(since, limit):
+    """Devices whose last stat/push was stored at or after `since` (wall clock): their session is open.
+
+    A count on the push-state TTL index (`seen_at`), stopped at `limit`
+    keys, so a scrape's cost is bounded whatever the size of the base.
+    """
+    return collection(PUSH_STATE).count_documents({"seen_at": {"$gte": since}}, limit=limit,
+                                                  hint="push_state_ttl")
+
+
+def rollup_fill_times():
+    """{client_id: when its rollups were last filled (wall clock), or None} (one document per client)."""
+    return {d["client_id"]: d.get("filled_at")
+            for d in collection(ROLLUP_STATE).find({}, {"client_id": 1, "filled_at": 1})}

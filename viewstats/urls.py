@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/stat/push", collect.stat_push, name="stat-push"),
     path("api/stat/batch", collect.stat_batch, name="stat-batch"),
     path("api/mediaserver/events", mediaserver.events, name="mediaserver-events"),
+    path("metrics", collect.metrics_endpoint, name="metrics"),
     path("api/reports/<slug:name>", json_api(reports.report_api), name="report-api"),
     path("api/reports/<slug:name>.csv", json_api(reports.report_csv), name="report-csv"),
     re_path(r"^api/stats/(?P<client>[^/]+)/(?P<metric>[a-z_]+)/(?P<year>[0-9]{4})"

@@ -9,7 +9,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import host, jsonbody, origin, store
+from .. import host, jsonbody, metrics, origin, store
 from ..batch import ingest_batch
 from ..conf import setting
 from ..push import BAD_PARAMETER, NOT_ENABLED, STORE_UNAVAILABLE, PushError, parse_params, record_push
@@ -52,10 +52,12 @@ def _push_response(request, code, message=""):
     return JsonResponse({"error": code, "error_message": message})
 
 
+@metrics.api(metrics.PUSH)
 @require_GET
 def stat_push(request):
     """GET /viewstats/api/stat/push: one heartbeat of a playing channel."""
     query = request.GET
+    login = None
     try:
         authkey = query.get("authkey", "")
         if not authkey:
@@ -63,8 +65,8 @@ def stat_push(request):
         client_id = query.get("client_id", "")
         if not client_id:
             raise PushError(BAD_PARAMETER, "client_id is required")
+        login = _login(authkey)  # before the parameters: a malformed push is counted for its client
         params = parse_params(query)
-        login = _login(authkey)
         if login is None:
             raise PushError(BAD_PARAMETER, "authkey is unknown or expired")
         if client_id != str(login.client_id):
@@ -75,9 +77,11 @@ def stat_push(request):
                             f"device {device!r} does not match the device type of this login")
         if not host.collection_enabled(login.client_id, login.device_type):
             raise PushError(NOT_ENABLED, disabled_message(login.device_type))
-        record_push(login, params, origin.from_request(request))
+        session_id = record_push(login, params, origin.from_request(request))
     except PushError as exc:
+        metrics.push_outcome(request, login, exc)
         return _push_response(request, exc.code, exc.message)
+    metrics.push_outcome(request, login, stored=session_id is not None)  # None: a stale retry
     return _push_response(request, 0)
 
 
@@ -85,6 +89,7 @@ def _error(status, message, **extra):
     return JsonResponse({"error": message, **extra}, status=status)
 
 
+@metrics.api(metrics.BATCH)  # counts the refusals below by status; note() tells it more
 @csrf_exempt
 @require_POST
 def stat_batch(request):
@@ -93,10 +98,12 @@ def stat_batch(request):
     if login is None:
         return _error(401, "authentication required: pass the device's authkey as "
                            "'Authorization: Bearer <authkey>' or ?authkey=")
+    metrics.note(request, login=login)
     client_id = request.GET.get("client_id")
     if client_id and client_id != str(login.client_id):
         return _error(403, "client_id does not match the authenticated client")
     if not host.collection_enabled(login.client_id, login.device_type):
+        metrics.note(request, reason="disabled")
         return _error(403, disabled_message(login.device_type))
     if request.content_type != "application/json":
         return _error(415, "send the batch as application/json")
@@ -114,7 +121,14 @@ def stat_batch(request):
         return _error(413, f"more than {setting('VIEWSTATS_BATCH_MAX_ITEMS')} items: split the batch")
     try:
         result = ingest_batch(login, items, origin.from_request(request))
-    except store.StoreUnavailable:
+    except store.StoreUnavailable as exc:
+        metrics.note(request, error=exc)
         return _error(503, "the viewing statistics database is unreachable; resend later",
                       code=STORE_UNAVAILABLE)
+    metrics.batch_outcome(request, login, result)
     return JsonResponse(result.as_dict())
+
+
+# Served at /viewstats/metrics (viewstats/metrics.py); named here so that
+# urls.py needs one line for it.
+metrics_endpoint = metrics.endpoint

@@ -12,7 +12,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .. import jsonbody, store
+from .. import jsonbody, metrics, store
 from ..conf import setting
 from ..mediaserver import ingest_events
 from ..models import MediaServer
@@ -23,6 +23,7 @@ def _error(status, message):
     return JsonResponse({"error": message}, status=status)
 
 
+@metrics.api(metrics.MEDIA_SERVER)  # counts the refusals below by status
 @csrf_exempt
 @require_POST
 def events(request):
@@ -32,6 +33,7 @@ def events(request):
     server = MediaServer.objects.filter(token=token).first() if plausible_key(token) else None
     if server is None:
         return _error(401, "authentication required: 'Authorization: Bearer <media server token>'")
+    metrics.note(request, client_id=server.client_id)
     max_bytes = setting("VIEWSTATS_BATCH_MAX_BYTES") * 10
     if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is not None:
         # Django refuses a bigger body itself, with an HTML 400 the sink would
@@ -50,6 +52,8 @@ def events(request):
         return _error(400, "expected a JSON array of events")
     try:
         result = ingest_events(server, body)
-    except store.StoreUnavailable:
+    except store.StoreUnavailable as exc:
+        metrics.note(request, error=exc)
         return _error(503, "the viewing statistics database is unreachable; resend later")
+    metrics.mediaserver_outcome(request, server, result)
     return JsonResponse(result.as_dict())
