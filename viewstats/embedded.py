@@ -15,6 +15,24 @@ engine's code:
   back in the engine's order. Writes already go through that dict, so every
   write path (inserts, updates, upserts, bulk writes, deletes, drops, TTL
   deletions, renames, aborted transactions) keeps it right by construction.
+* A filter (or an aggregate's first `$match`) that names its clients
+  (`client_id` equal to a plain value, or `$in` of them) and bounds a
+  top-level field with naive dates or strings (`$gt` / `$gte` / `$lt` /
+  `$lte` / `$eq`, or an equality: `start`, `end`, `updated_at`, a rollup's
+  `day`, a `push_key`...) reads an ordered index of that field per client,
+  or per client and second key where the filter requires that key to be
+  plain values and a declared index leads with `client_id`, that key and
+  the field (`client_account_start`): a bisect gives the candidates, which
+  come back in the engine's order and still go through the engine's own
+  filter. The index is built when a query first needs it, then kept by the
+  store's set and delete, where every write of one document lands
+  (inserts, updates, upserts, replaces, bulk writes, deletes, TTL
+  deletions); it is dropped, to be rebuilt when next needed, wherever the
+  document dict is replaced (drop, aborted transaction, load), after an
+  update that failed half-way, and after a burst of writes that would cost
+  more to sort in than a rebuild. A field holding a value the engine could
+  not compare like a sorted list does (an array, an aware date, a
+  document...) is left to the engine's scan.
 * An aggregate whose first stage is a `$match` copies only the documents
   that stage can keep (the stage itself still runs, on the copies, exactly
   as before).
@@ -38,11 +56,13 @@ import fcntl
 import functools
 import itertools
 import logging
+import operator
 import os
 import shutil
 import threading
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import bson
@@ -320,6 +340,228 @@ def _none_expired(floor, expiry, now):
     return (now - floor).total_seconds() < expiry
 
 
+# ---------------------------------------------------------- ordered indexes
+
+# The field every ordered index is partitioned by: each query of the app
+# names one client (store.py), so a client's sorted values are what it reads.
+_PARTITION = "client_id"
+_LOWER = frozenset({"$gt", "$gte"})
+_UPPER = frozenset({"$lt", "$lte"})
+# Stored values that no equality or range clause bounded by a datetime or a
+# string can match, and that the engine compares with such a bound without
+# raising: `==` is False across these types, and its range operators return
+# False on two values of different BSON types (type bracketing) before
+# comparing them. bytes is left out (`==` with a str warns under -b).
+_UNORDERED = frozenset({type(None), bool, int, float, Int64, ObjectId, Decimal128})
+_IRREGULAR = object()      # a value the engine may match or raise on unlike a sorted list
+_UNPARTITIONED = object()  # a client (or second key) other than a plain value
+# An insertion or removal in the middle of a sorted list moves half of it; a
+# rebuild costs a few thousand such moves. An index that takes more writes
+# than this between two reads (a bulk load, a big delete) is dropped and
+# rebuilt when next read.
+_WRITE_BURST = 2048
+_RANK = operator.itemgetter(1)
+_VALUE = operator.itemgetter(0)
+_MS = timedelta(milliseconds=1)
+
+
+def _ordered_type(value):
+    """datetime or str when an ordered index can sort `value` as the engine compares it, else None.
+
+    The engine compares two naive datetimes, or two strings, with Python's
+    own operators, as a sorted list does. Aware datetimes raise against naive
+    ones, so they are not ordered.
+    """
+    kind = type(value)
+    if kind is str or (kind is datetime and value.tzinfo is None):
+        return kind
+    return None
+
+
+def _partition_points(value):
+    """The values a clause requires (equality, `$eq` or `$in` of plain values), or None."""
+    if _is_point(value):
+        return (value,)
+    if isinstance(value, Mapping) and len(value) == 1:
+        if "$eq" in value and _is_point(value["$eq"]):
+            return (value["$eq"],)
+        candidates = value.get("$in", NOTHING)
+        if isinstance(candidates, (list, tuple)) and all(_is_point(x) for x in candidates):
+            return tuple(candidates)
+    return None
+
+
+def _ordered_term(value):
+    """(type, low, high) of a clause that bounds its field with naive datetimes or strings, or None.
+
+    The clause is an equality with such a value, or `$eq` / `$gt` / `$gte` /
+    `$lt` / `$lte` operators all of one such type. Bounds are inclusive (a
+    strict bound only narrows what the engine's own check of the candidates
+    keeps); None is unbounded.
+    """
+    kind = _ordered_type(value)
+    if kind is not None:
+        return kind, value, value
+    if not isinstance(value, Mapping) or not value:
+        return None
+    kind = low = high = None
+    for op, operand in value.items():
+        if op not in _LOWER and op not in _UPPER and op != "$eq":
+            return None
+        operand_kind = _ordered_type(operand)
+        if operand_kind is None or (kind is not None and operand_kind is not kind):
+            return None
+        kind = operand_kind
+        if op not in _UPPER:
+            low = operand if low is None else max(low, operand)
+        if op not in _LOWER:
+            high = operand if high is None else min(high, operand)
+    return kind, low, high
+
+
+def _range_plan(spec):
+    """What the ordered indexes need of a filter: (points, terms, end), or None.
+
+    points maps each top-level field the filter requires to be one of some
+    plain values (the client among them) to (position, values); terms are
+    (position, field, type, low, high) of the clauses _ordered_term accepts.
+    The engine evaluates clauses in order and stops at the first that
+    fails, so a document outside the candidates may have been tested
+    against every clause before those that exclude it: `end` is the
+    position of the first clause that could raise on some document. A term
+    clause on a field with no _IRREGULAR value cannot; the store checks that.
+    """
+    if not isinstance(spec, dict):
+        return None
+    points, terms = {}, []
+    end = len(spec)
+    for pos, (key, value) in enumerate(spec.items()):
+        plain_field = isinstance(key, str) and key and not key.startswith("$") and "." not in key
+        values = _partition_points(value) if plain_field else None
+        if values is not None:
+            points[key] = (pos, values)
+        elif key == _PARTITION:
+            return None
+        term = _ordered_term(value) if plain_field and key != _PARTITION else None
+        if term is not None:
+            terms.append((pos, key, *term))
+        elif values is None and not _never_raises(key, value):
+            end = pos
+            break
+    if _PARTITION not in points or not terms:
+        return None
+    return points, terms, end
+
+
+class _OrderedIndex:
+    """One field's values in a collection store, sorted per client (and second key) and type.
+
+    `by` is None, or a second field every query this index answers requires
+    to be one of some plain values (a declared index's second key). Entries
+    are (value, rank, key, run): `rank` is the key's insertion rank in the
+    engine's ordered document dict, so entries are unique (their comparison
+    never reaches key or run) and candidates sort back into the engine's
+    order; `run` is the sorted list holding the entry. The values are the
+    stored document's when it was last stored: the engine updates a document
+    in place and stores it again when done (a failed update is handled in
+    _Collection._update_documents).
+    """
+
+    __slots__ = ("field", "by", "runs", "entries", "irregular", "unpartitioned", "writes")
+
+    def __init__(self, field, by, documents, ranks):
+        self.field = field
+        self.by = by
+        self.runs = {}         # (client, [second key,] type) -> sorted entries
+        self.entries = {}      # document key -> its entry
+        self.irregular = set()      # keys of documents holding an _IRREGULAR value of the field
+        self.unpartitioned = set()  # keys of documents this index cannot file
+        self.writes = 0
+        for key, doc in documents.items():
+            place = self._place(doc)
+            if place is _IRREGULAR:
+                self.irregular.add(key)
+            elif place is _UNPARTITIONED:
+                self.unpartitioned.add(key)
+            elif place is not None:
+                run = self.runs.setdefault(place[0], [])
+                entry = (place[1], ranks[key], key, run)
+                run.append(entry)
+                self.entries[key] = entry
+        for run in self.runs.values():
+            run.sort()
+
+    def _place(self, doc):
+        """(run, value) of a stored document, None when no query of the index can match it, or a marker."""
+        value = doc.get(self.field, NOTHING)
+        kind = _ordered_type(value)
+        if kind is None:
+            if value is NOTHING or type(value) in _UNORDERED:
+                return None
+            return _IRREGULAR  # an array, an aware date, a document...
+        client = doc.get(_PARTITION, NOTHING)
+        if self.by is None:
+            run = (client, kind)
+        else:
+            second = doc.get(self.by, NOTHING)
+            run = (client, second, kind)
+        for part in run[:-1]:
+            if part is NOTHING or part is None:
+                return None  # equal to no plain value
+            if not _is_point(part):
+                return _UNPARTITIONED
+        return run, value
+
+    def remove(self, key):
+        """Forget a key's entry; False when the index no longer holds what it thinks it holds."""
+        self.irregular.discard(key)
+        self.unpartitioned.discard(key)
+        entry = self.entries.pop(key, None)
+        if entry is None:
+            return True
+        run = entry[3]
+        i = bisect_left(run, entry[:2])
+        if i == len(run) or run[i] is not entry:
+            return False
+        del run[i]
+        return True
+
+    def put(self, key, rank, doc):
+        place = self._place(doc)
+        entry = self.entries.get(key)
+        if (entry is not None and type(place) is tuple and self.runs.get(place[0]) is entry[3]
+                and entry[0] == place[1] and entry[1] == rank):
+            return True  # another field changed
+        if not self.remove(key):
+            return False
+        if place is _IRREGULAR:
+            self.irregular.add(key)
+        elif place is _UNPARTITIONED:
+            self.unpartitioned.add(key)
+        elif place is not None:
+            run = self.runs.setdefault(place[0], [])
+            entry = (place[1], rank, key, run)
+            insort(run, entry)
+            self.entries[key] = entry
+        return True
+
+    def count(self, prefixes, kind, low, high):
+        """(number of candidates, [(run, start, stop)]) of the entries within [low, high]."""
+        runs = {}
+        for prefix in prefixes:
+            run = self.runs.get((*prefix, kind))
+            if run is not None:
+                runs[id(run)] = run  # `$in` may name one value twice (7 and 7.0)
+        slices, total = [], 0
+        for run in runs.values():
+            start = 0 if low is None else bisect_left(run, low, key=_VALUE)
+            stop = len(run) if high is None else bisect_right(run, high, key=_VALUE)
+            if stop > start:
+                slices.append((run, start, stop))
+                total += stop - start
+        return total, slices
+
+
 # ------------------------------------------------------------------ stores
 
 class _CollectionStore(mm_store.CollectionStore):
@@ -331,6 +573,10 @@ class _CollectionStore(mm_store.CollectionStore):
         self._ranks = itertools.count()
         # TTL index name -> (index dict, field, lower bound of its dates)
         self._ttl_floor = {}
+        # (field, second key or None) -> _OrderedIndex, built when a query
+        # first needs it; valid for the document dict it was built on.
+        self._ordered = {}
+        self._ordered_of = None
         # Bumped on every change, so an unchanged store is not saved again.
         self.version = 0
 
@@ -340,6 +586,10 @@ class _CollectionStore(mm_store.CollectionStore):
     def _rerank(self):
         self._ranks = itertools.count()
         self._rank = {key: next(self._ranks) for key in self._documents}
+        self.forget_ordered()  # their entries hold the old ranks
+
+    def forget_ordered(self):
+        self._ordered = {}
 
     def forget_ttl_bounds(self):
         self._ttl_floor.clear()
@@ -350,6 +600,9 @@ class _CollectionStore(mm_store.CollectionStore):
             if key not in self._documents:
                 self._rank[key] = next(self._ranks)
             self._documents[key] = val
+            if self._ordered:
+                rank = self._rank[key]
+                self._reindex(lambda index: index.put(key, rank, val))
         self._changed()
         for name, (index, field, floor) in list(self._ttl_floor.items()):
             if floor is _UNKNOWN:
@@ -364,7 +617,67 @@ class _CollectionStore(mm_store.CollectionStore):
         with self._rwlock.writer():
             del self._documents[key]
             self._rank.pop(key, None)
+            if self._ordered:
+                self._reindex(lambda index: index.remove(key))
         self._changed()
+
+    def _reindex(self, change):
+        for name, index in list(self._ordered.items()):
+            index.writes += 1
+            if index.writes > _WRITE_BURST or not change(index):
+                del self._ordered[name]
+
+    def ordered_lookup(self, points, terms, end):
+        """The stored documents the ordered indexes find for a _range_plan, in the engine's order.
+
+        A superset of the documents the filter matches; None when no index
+        can answer (the caller scans). The caller applies the filter to them
+        and has already let TTL expiry run. Each term is looked up by client,
+        and by client and a second field where a declared index leads with
+        the client, that field and the term's; the fewest candidates win.
+        """
+        client_pos, clients = points[_PARTITION]
+        seconds = {}
+        for config in self.indexes.values():
+            key = [part[0] for part in config.get("key", ())]
+            if len(key) >= 3 and key[0] == _PARTITION and key[1] in points and key[1] != _PARTITION:
+                seconds.setdefault(key[2], set()).add(key[1])
+        with self._rwlock.reader():
+            if self._ordered_of is not self._documents:
+                self._ordered, self._ordered_of = {}, self._documents
+            options = []
+            for pos, field, kind, low, high in terms:
+                for by in (None, *sorted(seconds.get(field, ()))):
+                    index = self._ordered.get((field, by))
+                    if index is None:
+                        index = self._ordered[field, by] = _OrderedIndex(field, by, self._documents, self._rank)
+                    index.writes = 0
+                    if index.irregular:
+                        end = min(end, pos)
+                    elif not index.unpartitioned:
+                        options.append((pos, index, kind, low, high))
+            best = None
+            for pos, index, kind, low, high in options:
+                if index.by is None:
+                    last, prefixes = max(pos, client_pos), [(client,) for client in clients]
+                else:
+                    by_pos, values = points[index.by]
+                    last = max(pos, client_pos, by_pos)
+                    prefixes = [(client, value) for client in clients for value in values]
+                if last >= end:
+                    continue
+                if kind is datetime and high is not None:
+                    # `$match` compares stored dates cut to the millisecond.
+                    high = high + _MS if high <= datetime.max - _MS else None
+                found = index.count(prefixes, kind, low, high)
+                if best is None or found[0] <= best[0]:  # a tie goes to the later, narrower index
+                    best = found
+            if best is None:
+                return None
+            entries = [entry for run, start, stop in best[1] for entry in run[start:stop]]
+            entries.sort(key=_RANK)
+            documents = self._documents
+            return [documents[entry[2]] for entry in entries]
 
     def lookup(self, ids):
         """The stored documents whose `_id` equals one of `ids`, in the engine's order."""
@@ -387,6 +700,7 @@ class _CollectionStore(mm_store.CollectionStore):
         super().drop()
         self._rank = {}
         self._ttl_floor = {}
+        self.forget_ordered()
         self._changed()
 
     def create_index(self, index_name, index_dict):
@@ -560,9 +874,18 @@ class _Collection(Collection):
 
     def _iter_documents(self, filter):
         store = self._store
-        ids = _point_ids(filter) if isinstance(store, _CollectionStore) else None
-        if ids is None:
+        if not isinstance(store, _CollectionStore):
             return super()._iter_documents(filter)
+        ids = _point_ids(filter)
+        docs = None
+        if ids is None:
+            plan = _range_plan(filter)
+            # is_empty lets TTL expiry run before the index is read.
+            if plan is None or store.is_empty:
+                return super()._iter_documents(filter)
+            docs = store.ordered_lookup(*plan)
+            if docs is None:
+                return super()._iter_documents(filter)
         get_profiler().record(
             filter,
             self.full_name,
@@ -570,10 +893,12 @@ class _Collection(Collection):
             dict(self._list_all_indexes()) if store.is_created else {},
             sort=_profiler_get_sort(),
         )
-        if store.is_empty:
-            filtering.filter_applies(filter, {})
-            return iter(())
-        return (doc for doc in store.lookup(ids) if filtering.filter_applies(filter, doc))
+        if docs is None:
+            if store.is_empty:
+                filtering.filter_applies(filter, {})
+                return iter(())
+            docs = store.lookup(ids)
+        return (doc for doc in docs if filtering.filter_applies(filter, doc))
 
     def find(self, *args, **kwargs):
         return _adopt(super().find(*args, **kwargs), Cursor, _Cursor)
@@ -610,10 +935,12 @@ class _Collection(Collection):
             return super()._update_documents(*args, **kwargs)
         except BaseException:
             # An update that fails half-way leaves the stored document partly
-            # changed without storing it again: TTL bounds may be stale.
+            # changed without storing it again: TTL bounds and ordered
+            # indexes may be stale.
             store = self._store
             if isinstance(store, _CollectionStore):
                 store.forget_ttl_bounds()
+                store.forget_ordered()
             raise
 
     def aggregate(self, pipeline, session=None, **unused_kwargs):
@@ -631,9 +958,15 @@ class _Collection(Collection):
         _profiler_set_sort(None)
         get_profiler().record({}, self.full_name, _profiler_get_operation(),
                               dict(self._list_all_indexes()) if store.is_created else {}, sort=None)
+        docs = None
         if ids is not None:
             docs = [] if store.is_empty else store.lookup(ids)
         else:
+            # The patched clauses: the dates the stage compares are naive.
+            plan = _range_plan(spec)
+            if plan is not None and not store.is_empty:
+                docs = store.ordered_lookup(*plan)
+        if docs is None:
             docs = list(store.documents)
         tz_aware = self.codec_options.tz_aware
         selected = []
