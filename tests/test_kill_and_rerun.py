@@ -177,11 +177,13 @@ def locks_left(namespace):
 
 
 def tables(db):
-    """Every table's rows, ids and auto-now stamps left out, as sorted lists."""
+    """Every table's rows (the command-run log, ids and auto-now stamps left out), as sorted lists."""
     con = sqlite3.connect(db)
     try:
+        # The command-run log records when and how long each run took: a
+        # killed run and its rerun are bound to differ from a clean run there.
         names = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
-                 if n != "sqlite_sequence"]
+                 if n not in ("sqlite_sequence", "viewstats_commandrun")]
         out = {}
         for name in names:
             cols = [c[1] for c in con.execute(f'PRAGMA table_info("{name}")')
