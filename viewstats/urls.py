@@ -4,6 +4,7 @@ from .outage import admin_page, json_api
 from .views import catchup as catchup_views
 from .views import collect, counters, mediaserver, reports
 from .views import ratings as ratings_views
+from .views import sharing
 
 app_name = "viewstats"
 
@@ -25,5 +26,7 @@ urlpatterns = [
     path("api/catchup", json_api(catchup_views.catchup_api), name="catchup-api"),
     path("api/catchup.csv", json_api(catchup_views.catchup_csv), name="catchup-csv"),
     path("reports/catchup/", admin_page(catchup_views.catchup_page), name="catchup-page"),
+    path("api/sharing", json_api(sharing.sharing_api), name="sharing-api"),
+    path("reports/sharing/", admin_page(sharing.sharing_page), name="sharing-page"),
     path("reports/<slug:name>/", admin_page(reports.report_page), name="report-page"),
 ]

@@ -44,6 +44,13 @@ USER_AGENTS = {
            "Safari/537.36", ""),
 }
 MAG_MODELS = ["MAG250", "MAG254", "MAG322", "MAG420", "MAG524"]
+# The two planted suspects (plan_suspects): a login shared by households in
+# several networks, one of them abroad, and a restreamer: a stream proxy
+# whose User-Agent viewstats classifies as ua.type "restreamer" (Lavf or VLC
+# would be a "player_app"), pulling many channels around the clock.
+SHARED_HOUSEHOLDS = ("DE", "DE", "US")
+RESTREAMER_UA = "xTeVe/2.2.0.200"
+RESTREAMER_CHANNELS = 10
 # Viewers' networks; the demo's GeoIP file maps these to countries.
 COUNTRY_NETWORKS = {"DE": "85.10.0.0/16", "GB": "81.2.0.0/16", "FR": "90.60.0.0/16", "NL": "94.208.0.0/16",
                     "PL": "83.20.0.0/16", "US": "23.40.0.0/16"}
@@ -63,6 +70,7 @@ class Device:
     reports_enabled: bool = False
     channel_session: itertools.count = field(default_factory=lambda: itertools.count(1))
     buffer: list = field(default_factory=list)
+    rng: random.Random = None  # the planted suspects' own generator (the others use the simulation's)
 
 
 @dataclass
@@ -87,23 +95,27 @@ class Simulation:
 
     # --- setup through the middleware API --------------------------------
     def login_devices(self):
-        client = self.op.client
         for account, systems in self.op.accounts:
             country = self.rng.choices(list(COUNTRY_WEIGHTS), weights=list(COUNTRY_WEIGHTS.values()))[0]
             ip = self._ip(country)
             for system_name in systems:
                 ua, xua = USER_AGENTS[system_name]
                 device = Device(account, system_name, ip, ua, xua.format(model=self.rng.choice(MAG_MODELS)))
-                params = {"client_id": client.id, "api_key": client.api_key, "device": system_name}
-                login = self.http.get("/tvmiddleware/api/login/", {
-                    **params, "abonement": account.abonement, "password": account.password,
-                    "device_uid": uuid.UUID(int=self.rng.getrandbits(128)).hex[:12]})
-                settings = self.http.get("/tvmiddleware/api/portal/settings/list/", params)
-                self.tally.requests["login"] += 1
-                self.tally.requests["settings"] += 1
-                device.authkey = login["authkey"]
-                device.reports_enabled = bool(settings["reports_enabled"])
-                self.devices.append(device)
+                self._sign_in(device, self.rng)
+
+    def _sign_in(self, device, rng):
+        client, account = self.op.client, device.account
+        params = {"client_id": client.id, "api_key": client.api_key, "device": device.system_name}
+        login = self.http.get("/tvmiddleware/api/login/", {
+            **params, "abonement": account.abonement, "password": account.password,
+            "device_uid": uuid.UUID(int=rng.getrandbits(128)).hex[:12]})
+        settings = self.http.get("/tvmiddleware/api/portal/settings/list/", params)
+        self.tally.requests["login"] += 1
+        self.tally.requests["settings"] += 1
+        device.authkey = login["authkey"]
+        device.reports_enabled = bool(settings["reports_enabled"])
+        self.devices.append(device)
+        return device
 
     def _ip(self, country):
         if country is None:  # a network the GeoIP file does not know
@@ -113,7 +125,7 @@ class Simulation:
 
     # --- the plan --------------------------------------------------------
     def plan(self):
-        allowed = {}
+        allowed = self.allowed = {}
         channel_tariffs = [set(ch.tariffs.values_list("id", flat=True)) for ch in self.op.channels]
         for account, _ in self.op.accounts:
             tariff_ids = set(account.tariffs.values_list("id", flat=True))
@@ -167,6 +179,60 @@ class Simulation:
             t += timedelta(seconds=seconds)
         return t
 
+    def plan_suspects(self, seed):
+        """Plant a shared login and a restreamer, with a random generator of their own so
+        that everybody else's viewing stays as it was. Returns lines naming them."""
+        rng = random.Random(seed)
+        single = [(a, s) for a, s in self.op.accounts
+                  if a.active and not a.deactivation_date and len(s) == 1 and len(self.allowed[a.id]) > 3]
+        (shared, _), (restreamer, _) = single[0], single[1]
+        # The shared login: three more households in other networks, one in the US, all
+        # watching most evenings within minutes of each other on the one login's app (the
+        # account's own devices go on as planned; their random generator is left alone).
+        home = [d for d in self.devices if d.account.id == shared.id]
+        households = []
+        for i, country in enumerate(SHARED_HOUSEHOLDS):
+            base = COUNTRY_NETWORKS[country].split(".")
+            ip = f"{base[0]}.{base[1]}.{200 + i}.{rng.randrange(1, 255)}"
+            ua, _ = USER_AGENTS["android"]
+            households.append(self._sign_in(Device(shared, "android", ip, ua, "", rng=rng), rng))
+        day = self.start
+        while day < self.end - timedelta(days=1):
+            if rng.random() < 0.8:
+                t = day + timedelta(hours=20, minutes=rng.randrange(30))
+                for device in households:
+                    channel = self.op.channels[rng.choice(self.allowed[shared.id])]
+                    self._watch(device, t + timedelta(minutes=rng.randrange(10)), channel,
+                                rng.randrange(50, 110) * 60)
+            day += timedelta(days=1)
+        # The restreamer: one address, RESTREAMER_CHANNELS channels at once, around the clock.
+        proxy = self._sign_in(Device(restreamer, "android_stb", f"81.2.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                                     RESTREAMER_UA, "", rng=rng), rng)
+        for channel_index in rng.sample(self.allowed[restreamer.id],
+                                        min(RESTREAMER_CHANNELS, len(self.allowed[restreamer.id]))):
+            t = self.start + timedelta(seconds=rng.randrange(600))
+            while t < self.end - timedelta(hours=4):
+                seconds = rng.randrange(1, 4) * 3600
+                self._at(t + timedelta(seconds=seconds), "interval", proxy, self.op.channels[channel_index], t,
+                         seconds, False)
+                t += timedelta(seconds=seconds + rng.randrange(5, 60))
+        for device in households + [proxy]:
+            self._at(self.end, "flush", device)
+        return [
+            f"shared login {shared.abonement}: its home ({', '.join(sorted({d.ip for d in home}))}) and "
+            f"{len(households)} more households watching at once most evenings "
+            f"({', '.join(f'{d.ip} {c}' for d, c in zip(households, SHARED_HOUSEHOLDS))})",
+            f"restreamer {restreamer.abonement}: {RESTREAMER_UA} at {proxy.ip}, "
+            f"{min(RESTREAMER_CHANNELS, len(self.allowed[restreamer.id]))} channels at once around the clock"]
+
+    def _watch(self, device, t, channel, seconds):
+        if t + timedelta(seconds=seconds) > self.end:
+            return
+        if device.system_name in PUSH_DEVICES:
+            self._plan_pushes(device, channel, t, seconds, None)
+        else:
+            self._at(t + timedelta(seconds=seconds), "interval", device, channel, t, seconds, False)
+
     def _plan_pushes(self, device, channel, t, seconds, previous):
         session = next(device.channel_session)
         offset = 0
@@ -210,7 +276,8 @@ class Simulation:
     def _do_interval(self, t, device, channel, start, seconds, archive):
         if not device.reports_enabled:
             return
-        item = {"id": str(uuid.UUID(int=self.rng.getrandbits(128))), "channel_id": channel.id,
+        rng = device.rng or self.rng
+        item = {"id": str(uuid.UUID(int=rng.getrandbits(128))), "channel_id": channel.id,
                 "start": start.isoformat(), "end": (start + timedelta(seconds=seconds)).isoformat()}
         if archive:
             programme = channel.programmes.filter(end__lte=start).order_by("-begin").first()
@@ -218,7 +285,7 @@ class Simulation:
                 return
             item.update(type="archive", program_id=programme.id)
         device.buffer.append(item)
-        if len(device.buffer) >= BATCH_FLUSH_ITEMS or self.rng.random() < 0.15:
+        if len(device.buffer) >= BATCH_FLUSH_ITEMS or rng.random() < 0.15:
             self._do_flush(t, device)
 
     def _do_flush(self, t, device):

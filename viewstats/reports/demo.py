@@ -7,7 +7,9 @@ Needs the Django settings of the running server (same SQL database): it
 creates a MediaServer and a staff user with an API token for the client,
 posts the week's events over HTTP, with days 3-4 held back as if the
 server had been cut off and then resending that backlog twice, and prints
-one line of each report read back through the JSON API.
+one line of each report read back through the JSON API. A second server,
+an edge listed with its address, pulls a few channels from the first
+around the clock: inter-server traffic, which no viewer figure counts.
 """
 import json
 import random
@@ -22,6 +24,7 @@ from ..documents import utcnow
 from ..models import ApiToken, MediaServer, OperatorStaff
 
 PROTOCOLS = ("hls", "hls", "dash", "rtmp", "tshttp")
+EDGE_NAME, EDGE_ADDRESS = "demo-edge-2", "203.0.113.10"
 AGENTS = ("VLC/3.0.18 LibVLC/3.0.18", "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) Chrome/85",
           "Kodi/19.3 (Linux; Android 9.0; MAG425A Build/PPR1)", "ExoPlayerLib/2.18.1")
 
@@ -60,12 +63,36 @@ def week_of_events(client_id, days=7, per_day=60, seed=7):
                 event_id += 1
                 events.append({**base, "event": name, "event_id": event_id,
                                "utc_ms": int(at.timestamp() * 1000), "bytes": total})
+    events += _edge_pulls(channels, start_day, now, days, event_id)
     return start_day, events
+
+
+def _edge_pulls(channels, start_day, now, days, event_id):
+    """The edge server pulling three channels in 6-hour sessions (about 5 Mbit/s each)."""
+    events = []
+    for d in range(days):
+        for slot in range(4):
+            for c, channel in enumerate(channels[:3]):
+                opened = start_day + timedelta(days=d, hours=6 * slot)
+                closed = opened + timedelta(hours=6)
+                if closed > now - timedelta(hours=2):
+                    continue
+                base = {"id": f"pull-{d}-{slot}-{c}", "media": channel["name"], "ip": EDGE_ADDRESS,
+                        "user_agent": "Flussonic/24.04", "proto": "tshttp", "server": "demo-edge",
+                        "opened_at": int(opened.timestamp() * 1000)}
+                for k, (name, at) in enumerate((("play_opened", opened), ("play_closed", closed))):
+                    event_id += 1
+                    events.append({**base, "event": name, "event_id": event_id,
+                                   "utc_ms": int(at.timestamp() * 1000),
+                                   "bytes": k * 6 * 3600 * 5_000_000 // 8})
+    return events
 
 
 def run(base_url, client_id, stdout=sys.stdout, days=7, http=_http):
     base_url = base_url.rstrip("/")
     server, _ = MediaServer.objects.get_or_create(client_id=client_id, name="demo-edge")
+    MediaServer.objects.update_or_create(client_id=client_id, name=EDGE_NAME,
+                                         defaults={"addresses": EDGE_ADDRESS})
     user, _ = get_user_model().objects.get_or_create(username=f"viewstats-demo-{client_id}",
                                                      defaults={"is_staff": True})
     OperatorStaff.objects.get_or_create(user=user, defaults={"client_id": client_id})
@@ -89,7 +116,8 @@ def run(base_url, client_id, stdout=sys.stdout, days=7, http=_http):
     query = (f"date_from={start_day.date()}&date_to={utcnow().date()}")
     for name in ("channel", "programme", "device", "country", "protocol", "unique", "sessions",
                  "daily"):
-        body = http("GET", f"{base_url}/viewstats/api/reports/{name}?{query}&limit=1", None, api)
+        paging = "&limit=1" if name == "sessions" else ""
+        body = http("GET", f"{base_url}/viewstats/api/reports/{name}?{query}{paging}", None, api)
         rows = body.get("rows", [])
         first = rows[0] if rows else {}
         if name == "daily":
@@ -100,4 +128,8 @@ def run(base_url, client_id, stdout=sys.stdout, days=7, http=_http):
     counters = http("GET", f"{base_url}/viewstats/api/stats/{client_id}/sessions/{now.year}/{now.month}",
                     None, api)
     print(f"counters sessions {now:%Y-%m}: {counters['data']}", file=stdout)
+    pulls = http("GET", f"{base_url}/viewstats/api/reports/channel?{query}&inter_server=1", None, api)
+    print(f"inter-server traffic: edge server '{EDGE_NAME}' ({EDGE_ADDRESS}) pulled "
+          f"{pulls['totals']['sessions']} streams, {pulls['totals']['bytes'] / 1e9:.1f} GB, "
+          f"counted apart from viewers", file=stdout)
     return totals

@@ -21,7 +21,8 @@ PARAMS = {
     "daily": RANGE + ("server",),
     "timeline": RANGE + ("from", "to") + FILTER_PARAMS + ("step",),
 }
-KNOWN_PARAMS = frozenset(p for names in PARAMS.values() for p in names)
+# Paging only shapes the answer, so a script passing `limit` to any report is not refused.
+KNOWN_PARAMS = frozenset(p for names in PARAMS.values() for p in names) - {"limit", "cursor", "sort"}
 DESCRIPTIONS = {
     "channel": "Which channels are watched: viewers, sessions, watch time and share per channel.",
     "programme": "Which EPG programmes are watched, live and from the archive.",
