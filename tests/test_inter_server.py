@@ -144,3 +144,24 @@ def admin_client_for(db):
     return make
 
 
+
+
+@pytest.mark.django_db
+def test_command_prints_viewer_and_inter_server_traffic_side_by_side(client, operator, origin):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    viewers, pulls = send(client, operator, origin)
+    out = StringIO()
+    day = DAY.date().isoformat()
+    call_command("viewstats_inter_server", "--client", str(operator.client.id), "--date_from", day,
+                 "--date_to", day, stdout=out)
+    line = next(l for l in out.getvalue().splitlines() if l.startswith(day))
+    assert line.split()[1] == "3" and "7.50 MB" in line  # 3 viewers' sessions, 7.5 MB
+    assert line.split()[-3] == "4" and "146.00 MB" in line  # 4 pulls, 146 MB
+    with pytest.raises(CommandError, match="--date_to"):
+        call_command("viewstats_inter_server", "--client", str(operator.client.id), "--date_to", "May 1")
+    with pytest.raises(CommandError, match="--client"):
+        call_command("viewstats_inter_server", "--client", "999999")

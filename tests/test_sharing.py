@@ -631,6 +631,14 @@ def test_api_answers_what_the_page_shows(world, admin):
     assert r.status_code == 400 and "client" in r.json()["error"]
     r = admin.get("/viewstats/api/sharing", {"client": op.client.id, **params(), "min_score": "50"})
     assert [a["score"] for a in r.json()["accounts"]] == [100, 50, 50] and r.json()["below_min_score"] == 1
+    # The CSV: one row per flagged account, as the JSON orders them, reasons in words.
+    csv_lines = b"".join(admin.get("/viewstats/api/sharing.csv", {"client": op.client.id, **params()})
+                         .streaming_content).decode().splitlines()
+    assert csv_lines[0] == "account_id,login,score,verdict,reasons,device_types"
+    assert [line.split(",")[0] for line in csv_lines[1:]] == [str(a["account_id"]) for a in body["accounts"]]
+    assert all(" | " in line or line.count(",") >= 5 for line in csv_lines[1:])
+    r = admin.get("/viewstats/api/sharing.csv", {"client": op.client.id, **params(), "min_score": "x"})
+    assert r.status_code == 400 and "min_score" in r.json()["error"]
 
 
 @pytest.mark.django_db

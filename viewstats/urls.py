@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/catchup.csv", json_api(catchup_views.catchup_csv), name="catchup-csv"),
     path("reports/catchup/", admin_page(catchup_views.catchup_page), name="catchup-page"),
     path("api/sharing", json_api(sharing.sharing_api), name="sharing-api"),
+    path("api/sharing.csv", json_api(sharing.sharing_csv), name="sharing-csv"),
     path("reports/sharing/", admin_page(sharing.sharing_page), name="sharing-page"),
     path("reports/<slug:name>/", admin_page(reports.report_page), name="report-page"),
 ]

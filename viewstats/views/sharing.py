@@ -12,6 +12,7 @@ this module only dresses the result (names, local times, links).
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
+from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -21,7 +22,7 @@ from ..reports import present
 from ..reports.filters import FilterError, zone_for
 from ..reports.periods import from_params, presets
 from .report_pages import cell
-from .reports import _page_context, _page_scope, json_response, scoped_api
+from .reports import _csv_lines, _page_context, _page_scope, json_response, scoped_api
 
 TITLE = "Account sharing and restreaming"
 DESCRIPTION = ("Accounts whose viewing suggests a shared login (more streams at once than devices, several "
@@ -99,6 +100,29 @@ def sharing_api(request, client_ids):
         data["timeline"] = _timeline_json(tl, analysis.period.zone)
         data["urls"] = _urls(client_id, period, data["account_id"])
     return json_response(data)
+
+
+CSV_COLUMNS = ("account_id", "login", "score", "verdict", "reasons", "device_types")
+
+
+@require_GET
+@scoped_api
+def sharing_csv(request, client_ids):
+    """The flagged accounts, a row each: reasons in words, separated by " | "."""
+    if len(client_ids) != 1:
+        return json_response({"error": "client: name one operator (client=ID); the checks run per operator"},
+                             400)
+    try:
+        period, min_score, _ = _params(request.GET, client_ids[0])
+        analysis, _, _ = _compute(client_ids[0], period, min_score, None)
+    except (ParamError, FilterError, sharing.SharingError) as exc:
+        return json_response({"error": str(exc)}, 400)
+    rows = ([a["account_id"], a["login"], a["score"], a["verdict"],
+             " | ".join(r["text"] for r in a["reasons"]), " ".join(a["device_types"])]
+            for a in analysis.as_dict()["accounts"])
+    response = StreamingHttpResponse(_csv_lines(list(CSV_COLUMNS), rows), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="viewstats-sharing.csv"'
+    return response
 
 
 # ------------------------------------------------------------------ the page
