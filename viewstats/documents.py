@@ -53,13 +53,22 @@ def whole_seconds(instant):
 def session_document(*, _id, client_id, source, protocol, start, end, channel_id,
                       program_id=None, kind="live", login=None, tariff_ids=(), timeshift_offset=0,
                       archive_offset=None, origin=None, received_at=None, **extra):
-    start, end = whole_seconds(start), whole_seconds(end)
+    # whole_seconds() inline: this runs once per stored event, and the batch
+    # API hands over instants that are whole already.
+    if start.microsecond:
+        start = start.replace(microsecond=0)
+    if end.microsecond:
+        end = end.replace(microsecond=0)
     if login:
         account_id, customer_id, device_type = login.account_id, login.customer_id, login.device_type
         device_key = f"{account_id}:{login.device_id}"
     else:
         account_id = customer_id = device_type = device_key = None
     received_at = received_at or utcnow()
+    # start and end are whole seconds, so this is int(total_seconds())
+    # exactly, without the float (any span datetime allows is far below the
+    # 2^53 s where a float stops being exact).
+    span = end - start
     doc = {
         "_id": _id,
         "client_id": client_id,
@@ -77,11 +86,12 @@ def session_document(*, _id, client_id, source, protocol, start, end, channel_id
         "archive_offset": archive_offset,
         "start": start,
         "end": end,
-        "duration": int((end - start).total_seconds()),
+        "duration": span.days * 86400 + span.seconds,
         "received_at": received_at,
         "updated_at": received_at,
     }
     if origin is not None:
         doc.update(origin.as_fields())
-    doc.update(extra)
+    if extra:
+        doc.update(extra)
     return doc
