@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from .outage import admin_page, json_api
+from .views import apidoc
 from .views import catchup as catchup_views
 from .views import collect, counters, mediaserver, reports
 from .views import ratings as ratings_views
@@ -13,6 +14,8 @@ urlpatterns = [
     path("api/stat/batch", collect.stat_batch, name="stat-batch"),
     path("api/mediaserver/events", mediaserver.events, name="mediaserver-events"),
     path("metrics", collect.metrics_endpoint, name="metrics"),
+    path("api/openapi.json", apidoc.openapi_json, name="openapi-json"),
+    path("api/docs/", apidoc.docs_page, name="api-docs"),
     path("api/reports/<slug:name>", json_api(reports.report_api), name="report-api"),
     path("api/reports/<slug:name>.csv", json_api(reports.report_csv), name="report-csv"),
     re_path(r"^api/stats/(?P<client>[^/]+)/(?P<metric>[a-z_]+)/(?P<year>[0-9]{4})"
