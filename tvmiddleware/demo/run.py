@@ -5,6 +5,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
@@ -53,6 +54,8 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
     # The demo reads its reports right after sending the data they count.
     settings.VIEWSTATS_ROLLUP_REFRESH_SECONDS = 0
     settings.VIEWSTATS_GEOIP_PATH = _geoip_database(stdout)
+    # /viewstats/metrics is off unless allowed; the demo opens it to this machine.
+    settings.VIEWSTATS_METRICS_ALLOWED_IPS = ["127.0.0.1", "::1"]
     geo.reset()
     op = build_operator(rng, "Demo Operator", accounts=accounts, days=days, now=now)
     create_superuser()
@@ -81,6 +84,7 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
             call_command("viewstats_fill_rollups", "--quiet", stdout=_Indented(stdout))
             stdout.write("== Media-server sessions and viewing reports")
             reports_demo.run(server.base_url, op.client.id, stdout=stdout, days=days)
+            _print_metrics(stdout, server.base_url)
     finally:
         set_clock(None)
     stdout.write("== Account sharing and restreaming (the planted suspects should lead)")
@@ -105,6 +109,27 @@ def run(stdout, *, accounts=200, days=7, seed=7, heartbeat=300, serve=False, por
     else:
         stdout.write("  `python manage.py demo --serve` keeps serving the demo's data on "
                      f"http://127.0.0.1:{port}/admin/ (user admin, password admin)")
+
+
+def _print_metrics(stdout, base_url):
+    """What Prometheus would scrape now: the collection counters, summed per protocol."""
+    with urllib.request.urlopen(f"{base_url}/viewstats/metrics", timeout=60) as response:
+        text = response.read().decode()
+    sums = {}
+    for line in text.splitlines():
+        for kind in ("received", "stored", "duplicate", "rejected"):
+            prefix = f"viewstats_events_{kind}_total{{"
+            if line.startswith(prefix):
+                protocol = line.split('protocol="', 1)[1].split('"', 1)[0]
+                sums[(kind, protocol)] = sums.get((kind, protocol), 0) + float(line.rsplit(" ", 1)[1])
+    series = len({line.split("{")[0].split(" ")[0] for line in text.splitlines()
+                  if line.startswith("viewstats_")})
+    stdout.write(f"== Prometheus metrics ({base_url}/viewstats/metrics, open to this machine in the "
+                 f"demo): {series} series")
+    for protocol in sorted({p for _, p in sums}):
+        figures = ", ".join(f"{kind} {sums.get((kind, protocol), 0):,.0f}"
+                            for kind in ("received", "stored", "duplicate", "rejected"))
+        stdout.write(f"  {protocol}: {figures}")
 
 
 class _Indented:
