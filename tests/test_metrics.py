@@ -271,9 +271,14 @@ class TestProtection:
 # ---------------------------------------------------- scrape-time gauges
 
 @pytest.mark.django_db
-def test_commands_and_cache_lag(client, operator, capsys):
+def test_commands_and_cache_lag(client, operator, capsys, monkeypatch):
     """A cron-style run (run_from_argv) is recorded for the web process; rollup and smartystats lags."""
     from django.core.management import load_command_class
+    from django.db import connections
+
+    # run_from_argv closes every connection when the command ends, as a cron
+    # process should; here that would be the test's own transaction (PostgreSQL).
+    monkeypatch.setattr(connections, "close_all", lambda: None)
 
     from smartystats.models import FillState, StatsSnapshot
 
