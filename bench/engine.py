@@ -13,9 +13,18 @@ Prints, for the same session-like documents in both engines:
     plus the first such query (which builds the index) and an ingestion-like
     request (an insert, then a count of the account's sessions that day, on
     the (client_id, account_id, start) index the collection declares, as
-    store.py's sessions do).
+    store.py's sessions do);
+  * pipelines and sorted pages over one client's 28 days (about 23k of 100k
+    sessions of 2 clients over 60 days): a $count, a breakdown ($facet of
+    two $group chains), unique sessions ($setWindowFields twice, $set,
+    $group), a day's figures ($facet with $project, $unwind, $match,
+    $group) and the sessions list's first and next page (a find sorted by
+    start and _id, limit 101): "before" is viewstats/embedded.py with the
+    pipeline shortcuts switched off (the engine's own stages, full copies,
+    the first $match run again on them, the engine's matcher, no sorted
+    walk), "after" with them; then each shortcut alone on the breakdown.
 
-    .venv/bin/python bench/engine.py [--quick] [--ranges-only]
+    .venv/bin/python bench/engine.py [--quick] [--ranges-only] [--pipelines-only]
 
 Needs no Django and no MongoDB: both clients are in-process. Times are CPU
 seconds of this process, which a busy machine disturbs less than wall time,
@@ -36,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import mongomock_ng  # noqa: E402
+from mongomock_ng import aggregate as mm_aggregate  # noqa: E402
+from mongomock_ng import filtering  # noqa: E402
 from pymongo import ASCENDING, DESCENDING  # noqa: E402
 
 from viewstats import embedded  # noqa: E402
@@ -79,6 +90,42 @@ class ordered_indexes:
         embedded._range_plan = self.plan
 
 
+class shortcuts:
+    """Switches viewstats/embedded.py's pipeline and page shortcuts off (all, or those named) inside a `with`.
+
+    skip_match: the first $match is run again on the copies; stages: the
+    engine's own stage handlers; copies: whole documents copied; matcher:
+    the engine's filter_applies; walk: sorted finds copy every match.
+    """
+
+    NAMES = ("skip_match", "stages", "copies", "matcher", "walk")
+
+    def __init__(self, off=NAMES):
+        self.off = off
+
+    def __enter__(self):
+        self.saved = {name: getattr(embedded, name) for name in
+                      ("_applied_whole", "_run_pipeline", "_pipeline_needs", "_matcher")}
+        self.walk = embedded._CollectionStore.ordered_walk
+        if "skip_match" in self.off:
+            embedded._applied_whole = lambda clauses, stage: False
+        if "stages" in self.off:
+            embedded._run_pipeline = lambda c, d, p, s, user_vars=None: mm_aggregate.process_pipeline(
+                c, d, p, s, user_vars=user_vars)
+        if "copies" in self.off:
+            embedded._pipeline_needs = lambda pipeline: None
+        if "matcher" in self.off:
+            embedded._matcher = lambda spec, user_vars=None: (
+                lambda doc: filtering.filter_applies(spec, doc, user_vars=user_vars))
+        if "walk" in self.off:
+            embedded._CollectionStore.ordered_walk = lambda *args: None
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
+            setattr(embedded, name, value)
+        embedded._CollectionStore.ordered_walk = self.walk
+
+
 def per_call(fn, budget=1.0, max_reps=2000):
     """Mean seconds of one call after a first one, repeating until `budget` seconds are spent.
 
@@ -114,7 +161,8 @@ def fmt(seconds):
 
 
 def row(label, before, after):
-    speedup = f"{before / after:8.0f}x" if after else ""
+    ratio = before / after if after else None
+    speedup = "" if ratio is None else f"{ratio:8.1f}x" if ratio < 10 else f"{ratio:8.0f}x"
     print(f"  {label:<44}{fmt(before)}{fmt(after)}{speedup}")
 
 
@@ -172,15 +220,157 @@ def ranges(scale):
         row("insert + count of that day", times["before"], times["after"])
 
 
+def recent(i, rng):
+    """A session of one of 2 clients in the 60 days after T0, a quarter of them with 5-minute traffic."""
+    doc = session(i, rng)
+    start = T0 + timedelta(seconds=rng.randrange(60 * 86400))
+    doc.update(client_id=rng.randrange(2), start=start, end=start + timedelta(seconds=rng.randrange(7200)),
+               received_at=start, updated_at=start, inter_server=False, kind=rng.choice(["live", "archive"]),
+               user_agent=f"ua{rng.randrange(8)}", program_id=rng.randrange(50), account_id=rng.randrange(500))
+    doc["duration"] = int((doc["end"] - doc["start"]).total_seconds())
+    if rng.random() < 0.25:
+        t, traffic = start.replace(second=0, microsecond=0), []
+        while t < doc["end"]:
+            traffic.append({"t": t, "bytes": rng.randrange(10 ** 6)})
+            t += timedelta(minutes=5)
+        doc.update(source="media_server", server_id=rng.randrange(3), traffic=traffic, bytes=sum(
+            b["bytes"] for b in traffic))
+    else:
+        doc["source"] = "device"
+    if rng.random() < 0.05:
+        del doc["account_id"]
+    return doc
+
+
+VIEWER = {"$cond": [{"$eq": [{"$ifNull": ["$account_id", None]}, None]},
+                    {"$concat": ["ip:", {"$ifNull": ["$ip", ""]}, "|", {"$ifNull": ["$user_agent", ""]}]},
+                    {"$concat": ["a:", {"$toString": "$account_id"}]}]}
+CONTENT = {"ip": {"$ifNull": ["$ip", None]}, "ua": {"$ifNull": ["$user_agent", None]},
+           "channel": {"$ifNull": ["$channel_id", None]}, "media": {"$ifNull": ["$media", None]}, "kind": "$kind",
+           "programme": {"$cond": [{"$eq": ["$kind", "archive"]}, {"$ifNull": ["$program_id", None]}, None]}}
+
+
+def breakdown(match):
+    """reports/breakdowns.py's faceted rows and totals, by channel."""
+    sums = {"sessions": {"$sum": 1}, "watch_time": {"$sum": "$duration"},
+            "bytes": {"$sum": {"$ifNull": ["$bytes", 0]}}}
+    key = {"channel_id": "$channel_id",
+           "media": {"$cond": [{"$eq": [{"$ifNull": ["$channel_id", None]}, None]}, "$media", None]}}
+    rows = [{"$group": {"_id": {"k": key, "v": VIEWER}, **sums}},
+            {"$group": {"_id": "$_id.k", "viewers": {"$sum": 1}, **{m: {"$sum": f"${m}"} for m in sums}}},
+            {"$sort": {"sessions": -1, "watch_time": -1, "_id": 1}}]
+    totals = [{"$group": {"_id": VIEWER, **sums}},
+              {"$group": {"_id": None, "viewers": {"$sum": 1}, **{m: {"$sum": f"${m}"} for m in sums}}}]
+    return [{"$match": match}, {"$facet": {"rows": rows, "totals": totals}}]
+
+
+def unique(match):
+    """reports/unique.py's merge stages, then a breakdown by channel."""
+    return [
+        {"$match": match},
+        {"$setWindowFields": {"partitionBy": CONTENT, "sortBy": {"start": 1},
+                              "output": {"_prev_end": {"$max": "$end", "window": {"documents": ["unbounded", -1]}}}}},
+        {"$set": {"_new": {"$cond": [{"$or": [{"$eq": [{"$ifNull": ["$_prev_end", None]}, None]},
+                                              {"$gt": [{"$subtract": ["$start", "$_prev_end"]}, 300000]}]}, 1, 0]}}},
+        {"$setWindowFields": {"partitionBy": CONTENT, "sortBy": {"start": 1},
+                              "output": {"_group": {"$sum": "$_new",
+                                                    "window": {"documents": ["unbounded", "current"]}}}}},
+        {"$group": {"_id": {"k": CONTENT, "g": "$_group"}, "start": {"$min": "$start"}, "end": {"$max": "$end"},
+                    "raw_sessions": {"$sum": 1},
+                    **{f: {"$first": f"${f}"} for f in ("client_id", "account_id", "channel_id", "ip", "user_agent",
+                                                        "device_type", "protocol", "kind", "ua")}}},
+        {"$set": {"duration": {"$toLong": {"$divide": [{"$subtract": ["$end", "$start"]}, 1000]}}}},
+        *breakdown({})[1:],
+    ]
+
+
+def daily(client, d0, d1):
+    """reports/daily.py's pass over one day (the sessions ending in it or after)."""
+    inside = {"$max": [0, {"$subtract": [{"$min": [{"$toLong": "$end"}, (d1 - EPOCH) // MS]},
+                                          {"$max": [{"$toLong": "$start"}, (d0 - EPOCH) // MS]}]}]}
+    peer = {"$eq": ["$inter_server", True]}
+    facet = {
+        "sessions": [
+            {"$project": {"_id": 0, "server": {"$ifNull": ["$server_id", "devices"]}, "protocol": "$protocol",
+                          "peer": peer, "started": {"$cond": [{"$gte": ["$start", d0]}, 1, 0]}, "inside": inside}},
+            {"$group": {"_id": {"server": "$server", "protocol": "$protocol", "peer": "$peer"},
+                        "n": {"$sum": "$started"}, "inside": {"$sum": "$inside"},
+                        "viewed": {"$sum": {"$cond": [{"$gt": ["$inside", 0]}, 1, 0]}}}}],
+        "traffic": [
+            {"$match": {"source": "media_server"}},
+            {"$project": {"server_id": 1, "traffic": 1, "peer": peer}},
+            {"$unwind": "$traffic"},
+            {"$match": {"traffic.t": {"$gte": d0, "$lt": d1}}},
+            {"$group": {"_id": {"server": "$server_id", "t": "$traffic.t", "peer": "$peer"},
+                        "bytes": {"$sum": "$traffic.bytes"}}}],
+    }
+    match = {"client_id": client, "end": {"$gte": d0, "$lte": d1 + timedelta(days=1)}, "start": {"$lt": d1}}
+    return [{"$match": match}, {"$facet": facet}]
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MS = timedelta(milliseconds=1)
+
+
+def pipelines(scale):
+    """Pipelines and sorted pages of one client's 28 days, the shortcuts off (before) and on (after)."""
+    rng = random.Random(3)
+    n = 100_000 // scale
+    client = EmbeddedClient(tz_aware=True)
+    coll = client["bench"]["recent"]
+    fill(coll, [recent(i, rng) for i in range(n)], n)
+    since, until = T0 + timedelta(days=20), T0 + timedelta(days=48)
+    window = {"client_id": 1, "start": {"$gte": since, "$lt": until}, "inter_server": {"$ne": True}}
+    print(f"  -- {n} sessions of 2 clients over 60 days; one client's 28 days: "
+          f"{coll.count_documents(window)} sessions")
+    coll.count_documents(window)  # builds the index
+    order = [("start", DESCENDING), ("_id", DESCENDING)]
+    first = list(coll.find(window, {"traffic": 0}).sort(order).limit(101))
+    last = first[-1]
+    following = {**window, "$and": [{"start": {"$lte": last["start"]}},
+                                    {"$or": [{"start": {"$lt": last["start"]}},
+                                             {"start": last["start"], "_id": {"$lt": last["_id"]}}]}]}
+    day = T0 + timedelta(days=30)
+    queries = [
+        ("aggregate, $match then $count", lambda c: list(c.aggregate([{"$match": window}, {"$count": "n"}]))),
+        ("aggregate, breakdown (facet of 2 groups)", lambda c: list(c.aggregate(breakdown(window)))),
+        ("aggregate, unique sessions", lambda c: list(c.aggregate(unique(window)))),
+        ("aggregate, one day's figures", lambda c: list(c.aggregate(daily(1, day, day + timedelta(days=1))))),
+        ("find sorted by start, _id, limit 101", lambda c: list(c.find(window, {"traffic": 0}).sort(order)
+                                                                 .limit(101))),
+        ("same, the next page", lambda c: list(c.find(following, {"traffic": 0}).sort(order).limit(101))),
+    ]
+    for label, query in queries:
+        times, results = {}, {}
+        for name, off in (("before", shortcuts.NAMES), ("after", ())):
+            with shortcuts(off):
+                results[name] = query(coll)
+                times[name] = per_call(lambda q=query: q(coll), budget=2.0)
+        assert results["before"] == results["after"], label
+        row(label, times["before"], times["after"])
+    print("  each shortcut on the breakdown: alone (before: all off), and last (before: all on but it)")
+    query = queries[1][1]
+
+    def timed(off):
+        with shortcuts(off):
+            return per_call(lambda: query(coll), budget=2.0)
+
+    none, every = timed(shortcuts.NAMES), timed(())
+    for name in ("skip_match", "stages", "copies", "matcher"):
+        row(f"  {name} alone", none, timed(tuple(other for other in shortcuts.NAMES if other != name)))
+        row(f"  {name} last", timed((name,)), every)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="Smaller sizes (10x fewer documents).")
     parser.add_argument("--ranges-only", action="store_true", help="Only the 28-day queries.")
+    parser.add_argument("--pipelines-only", action="store_true", help="Only the pipelines and sorted pages.")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
-    if args.ranges_only:
+    if args.ranges_only or args.pipelines_only:
         print(f"  {'':<44}{'before':>13}{'after':>13}{'speedup':>9}")
-        ranges(scale)
+        (ranges if args.ranges_only else pipelines)(scale)
         return
     rng = random.Random(1)
     docs = [session(i, rng) for i in range(100_000 // scale)]
@@ -237,6 +427,8 @@ def main():
 
     print("ordered (client, date) indexes: viewstats/embedded.py without them (before) and with them (after)")
     ranges(scale)
+    print("pipelines and sorted pages: viewstats/embedded.py without its pipeline shortcuts (before) and with them")
+    pipelines(scale)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,13 @@ engine's code:
   (`client_id` equal to a plain value, or `$in` of them) and bounds a
   top-level field with naive dates or strings (`$gt` / `$gte` / `$lt` /
   `$lte` / `$eq`, or an equality: `start`, `end`, `updated_at`, a rollup's
-  `day`, a `push_key`...) reads an ordered index of that field per client,
-  or per client and second key where the filter requires that key to be
-  plain values and a declared index leads with `client_id`, that key and
-  the field (`client_account_start`): a bisect gives the candidates, which
-  come back in the engine's order and still go through the engine's own
+  `day`, a `push_key`...) or with numbers (ranges only: `duration`) reads
+  an ordered index of that field per client, or per client and second key
+  where the filter requires that key to be plain values and a declared
+  index leads with `client_id`, that key and the field
+  (`client_account_start`): a bisect gives the candidates of each bounded
+  field, the fewest are kept less those outside another's range, and they
+  come back in the engine's order and still go through the engine's
   filter. The index is built when a query first needs it, then kept by the
   store's set and delete, where every write of one document lands
   (inserts, updates, upserts, replaces, bulk writes, deletes, TTL
@@ -32,10 +34,35 @@ engine's code:
   update that failed half-way, and after a burst of writes that would cost
   more to sort in than a rebuild. A field holding a value the engine could
   not compare like a sorted list does (an array, an aware date, a
-  document...) is left to the engine's scan.
+  document...) is left to the engine's scan. A clause that could raise on
+  some document ends what the indexes may skip, unless the collection
+  shows it cannot (a range on a field without such values, or on `_id`
+  where every `_id` is a string, an int or an ObjectId: the sessions list's
+  next-page clause).
+* A find sorted by such a bounded field (then perhaps `_id`) with a limit
+  walks that field's index in order and stops at the limit: each run of
+  equal values is taken in the engine's order, filtered, and sorted by
+  `_id` as the engine's stable sorts would, where no clause of the filter
+  can raise on any document, every `_id` sorts without raising and the
+  projection is plain. The result is what the engine computes at the first
+  `next()`; only a limit or skip raised afterwards, or a call that needs the
+  whole result (count, distinct, alive...), computes the rest, later.
 * An aggregate whose first stage is a `$match` copies only the documents
-  that stage can keep (the stage itself still runs, on the copies, exactly
-  as before).
+  that stage can keep, and of them only the fields the rest of the pipeline
+  can read (_pipeline_needs); where every clause of that `$match` was
+  applied before copying, on what the stage compares, the stage is not run
+  again. The pipeline runs the engine's stage loop with faster handlers of
+  `$group`, `$setWindowFields`, `$sort`, `$match`, `$project`,
+  `$set` / `$addFields`, `$unwind` and `$facet`: each the engine's own code
+  where it decides anything, with expressions compiled once per stage
+  (_compiled), group keys sorted by Python's tuple order where that is
+  bson_compare's (_order_part), no deep copy of the array `$unwind`
+  replaces, and a filter matcher (_matcher) made of the engine's operator
+  functions.
+* Filters are applied by _matcher: the engine's filter, clause by clause,
+  with the commonest clauses (a field path through documents, a plain value
+  or `$eq` / `$ne` / `$in` / `$nin` / `$exists` / ranges on a value that is
+  no array) done without its generic machinery.
 * Cursors walk their results by position.
 * TTL expiry keeps a lower bound of each TTL field's dates and only scans
   when the oldest date may have expired.
@@ -51,9 +78,11 @@ previous snapshot intact. A lock file (fcntl) admits one process per folder.
 """
 import atexit
 import collections
+import copy
 import errno
 import fcntl
 import functools
+import heapq
 import itertools
 import logging
 import operator
@@ -62,7 +91,7 @@ import shutil
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import bson
@@ -74,11 +103,13 @@ from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 from mongomock_ng import aggregate as mm_aggregate
+from mongomock_ng import command_cursor as mm_command_cursor
 from mongomock_ng import filtering, helpers
 from mongomock_ng import store as mm_store
 from mongomock_ng.collection import (Collection, Cursor, _cast_document_class, _copy_field,
                                      _profiler_get_operation, _profiler_get_sort, _profiler_set_sort)
 from mongomock_ng.database import Database
+from mongomock_ng.geospatial import extract_near_specs
 from mongomock_ng.profiler import get_profiler
 from sentinels import NOTHING
 
@@ -190,6 +221,11 @@ def _match_fields(key, value):
     return {key.split(".", 1)[0]}
 
 
+def _applied_whole(clauses, stage):
+    """Whether the clauses _leading_match took are every clause of the first `$match`."""
+    return len(clauses) == len(stage)
+
+
 def _leading_match(pipeline):
     """(clauses, fields) of the first `$match` that can be tried before copying, or None.
 
@@ -214,10 +250,130 @@ def _leading_match(pipeline):
     return clauses, fields
 
 
+# What _Filterer.apply does for one operator on a single value that is
+# neither a list nor a tuple (its _list_expand then calls the operator on
+# the value itself; _not_nothing_and answers False for a missing one).
+def _op_eq(value, operand):
+    return filtering.operator_eq(value, operand)
+
+
+def _op_ne(value, operand):
+    return not filtering.operator_eq(value, operand)
+
+
+def _op_in(value, operand):
+    return filtering._in_op(value, operand)
+
+
+def _op_nin(value, operand):
+    return not filtering._in_op(value, operand)
+
+
+def _op_exists(value, operand):
+    return bool(operand) == (value is not NOTHING)
+
+
+def _op_compare(compare):
+    def op(value, operand):
+        if value is NOTHING:
+            return False
+        kind = type(value)
+        if kind is type(operand) and (kind is str or kind is datetime):
+            return compare(value, operand)  # what bson_compare ends with for two of these
+        return filtering.bson_compare(compare, value, operand, can_compare_types=False)
+    return op
+
+
+_FIELD_OPERATORS = {"$eq": _op_eq, "$ne": _op_ne, "$in": _op_in, "$nin": _op_nin, "$exists": _op_exists,
+                    **{name: _op_compare(compare) for name, compare in filtering.SORTING_OPERATOR_MAP.items()}}
+_SEQUENCES = (list, tuple)
+_MAPPINGS = (dict, collections.OrderedDict)
+_EMPTY = {}
+# Values an equality clause compares with `==` (operator_eq) whatever the
+# document holds, and that equal no dict (so never `{"$exists": False}`).
+_EQUALITY_VALUES = frozenset({str, int, float, bool, type(None), datetime, ObjectId, Int64})
+
+
+_MANY = object()
+
+
+def _candidate(doc, path):
+    """filtering.iter_key_candidates of a path in a dict where it is one value reached through dicts, else _MANY.
+
+    A missing part is taken as an empty document, as the engine does.
+    """
+    held = doc
+    for part in path[:-1]:
+        held = held.get(part, _EMPTY)
+        if type(held) not in _MAPPINGS:
+            return _MANY
+    return held.get(path[-1], NOTHING)
+
+
+def _matcher(spec, user_vars=None):
+    """A function doc -> whether filtering.filter_applies(spec, doc, user_vars) holds; raises as it raises.
+
+    _Filterer.apply tests the clauses in order and answers False at the
+    first that fails; each field clause on its own. Where a field's path
+    leads through dicts only, its one candidate value is _candidate's, and
+    a clause on one value is true exactly when its operators all hold (or
+    its plain value equals it): that is done here for plain values and the
+    operators of _FIELD_OPERATORS, with the engine's own operator functions,
+    on values that are no list or tuple. Every other clause, and these on a
+    list, a tuple or a path through something else, are the engine's
+    apply() of that clause alone (what it does for them within the whole
+    filter). A document that is no dict goes to filter_applies whole.
+    """
+    if not isinstance(spec, dict):
+        return lambda doc: filtering.filter_applies(spec, doc, user_vars=user_vars)
+    apply = filtering._filterer_inst.apply
+    tests = []
+    for key, value in spec.items():
+        if key == "$comment":
+            continue
+        path = key.split(".") if type(key) is str and key else None
+        if path is not None and not all(part and not part.startswith("$") for part in path):
+            path = None
+        if path is not None and type(value) is dict and value and all(op in _FIELD_OPERATORS for op in value):
+            tests.append((key, path, tuple((_FIELD_OPERATORS[op], operand) for op, operand in value.items()), None))
+        elif path is not None and type(value) in _EQUALITY_VALUES:
+            tests.append((key, path, None, value))
+        else:
+            tests.append((None, None, {key: value}, None))
+
+    def matches(doc):
+        if type(doc) not in _MAPPINGS:
+            return filtering.filter_applies(spec, doc, user_vars=user_vars)
+        for key, path, ops, value in tests:
+            if key is None:
+                if not apply(ops, doc, user_vars=user_vars):
+                    return False
+                continue
+            held = _candidate(doc, path)
+            if held is _MANY:
+                if not apply({key: spec[key]}, doc, user_vars=user_vars):
+                    return False
+                continue
+            if type(held) in _SEQUENCES:
+                if not apply({key: spec[key]}, doc, user_vars=user_vars):
+                    return False
+            elif ops is None:
+                if not (filtering.operator_eq(held, value) or (value is None and held is NOTHING)):
+                    return False
+            else:
+                for op, operand in ops:
+                    if not op(held, operand):
+                        return False
+        return True
+    return matches
+
+
 # ------------------------------------------------------------------ copies
 
 # Values the engine's copy functions return unchanged (or as an equal copy).
 _ATOMS = frozenset({str, int, bool, float, type(None), bytes, ObjectId, Int64, Decimal128})
+# Upserts store an OrderedDict, which the engine copies into a dict like any mapping.
+_ODICT = collections.OrderedDict
 
 
 def _copy_out(value, aware):
@@ -228,7 +384,7 @@ def _copy_out(value, aware):
     any type other than the plain ones goes through the engine's functions.
     """
     kind = type(value)
-    if kind is dict:
+    if kind is dict or kind is _ODICT:  # copied into a dict either way
         out = {}
         for key, item in value.items():
             kind = type(item)
@@ -279,7 +435,7 @@ def _match_view(value, aware):
     `patch_datetime_awareness_in_document`; this is the same, in one pass.
     """
     kind = type(value)
-    if kind is dict:
+    if kind is dict or kind is _ODICT:
         return {key: _match_view(item, aware) for key, item in value.items()}
     if kind in _ATOMS:
         return value
@@ -289,6 +445,1071 @@ def _match_view(value, aware):
         # Made aware by replacing its timezone with UTC, then made naive again.
         return value.replace(tzinfo=None, microsecond=value.microsecond // 1000 * 1000)
     return helpers.patch_datetime_awareness_in_document(_copy_out(value, aware))
+
+
+# --------------------------------------------------------------- pipelines
+
+# Operators that read the current document by a field name given as a plain
+# string, or hand it to user code.
+_WHOLE_DOCUMENT_OPERATORS = frozenset({"$getField", "$setField", "$unsetField", "$function", "$accumulator"})
+
+
+def _expression_fields(expression, fields):
+    """Add to `fields` the top-level fields an expression reads; False when it may read the whole document.
+
+    The parser reads a document through field paths ("$a.b": field a),
+    through `$$ROOT` / `$$CURRENT`, and through the operators of
+    _WHOLE_DOCUMENT_OPERATORS; other `$$` variables hold what expressions
+    made of these gave. Strings are taken as paths wherever they are
+    (inside `$literal` too: one field more, never one less).
+    """
+    if isinstance(expression, str):
+        if expression.startswith("$$"):
+            return expression[2:].split(".", 1)[0] not in ("ROOT", "CURRENT")
+        if expression.startswith("$"):
+            fields.add(expression[1:].split(".", 1)[0])
+        return True
+    if isinstance(expression, dict):
+        for key, value in expression.items():
+            if key in _WHOLE_DOCUMENT_OPERATORS or not _expression_fields(value, fields):
+                return False
+        return True
+    if isinstance(expression, (list, tuple)):
+        return all(_expression_fields(item, fields) for item in expression)
+    return True
+
+
+def _top(path):
+    return path.split(".", 1)[0] if isinstance(path, str) else None
+
+
+def _pipeline_needs(pipeline):
+    """The top-level fields of its input documents a pipeline's result depends on, or None for all.
+
+    Read backwards from the result, which needs every field: a stage that
+    passes its documents on ($match, $set / $addFields, $setWindowFields,
+    $sort, $skip, $limit, $unwind, $unset, an exclusion $project) needs what
+    comes after plus what it reads; one that builds new documents from
+    expressions ($group, $count, an inclusion $project, $facet of such
+    pipelines) needs only what it reads. Stages not listed need all.
+    Reading a document with fewer fields gives these stages the same values
+    for the fields they read, and none of them fails on a field it does not
+    read.
+    """
+    if not isinstance(pipeline, (list, tuple)):
+        return None
+    needed = None  # all
+    for stage in reversed(pipeline):
+        if not isinstance(stage, dict) or len(stage) != 1:
+            return None
+        (operator, options), = stage.items()
+        fields = set()
+        if operator == "$group":
+            if not isinstance(options, dict) or "_id" not in options:
+                return None
+            for key, value in options.items():
+                if key != "_id" and not isinstance(value, dict):
+                    return None
+                if not _expression_fields(value, fields):
+                    return None
+            needed = fields
+        elif operator == "$count":
+            needed = set()
+        elif operator == "$facet":
+            if not isinstance(options, dict):
+                return None
+            for sub_pipeline in options.values():
+                more = _pipeline_needs(sub_pipeline)
+                if more is None:
+                    return None
+                fields |= more
+            needed = fields
+        elif operator == "$project":
+            if not isinstance(options, dict) or not options:
+                return None
+            if all(value in (0, False) and type(value) in (int, bool) for value in options.values()):
+                continue  # an exclusion passes the rest on
+            for key, value in options.items():
+                if not isinstance(key, str) or key.startswith("$"):
+                    return None
+                if isinstance(value, dict) and all(v in (0, 1) for v in value.values()) \
+                        and not any(isinstance(k, str) and k.startswith("$") for k in value):
+                    fields.add(_top(key))
+                elif type(value) in (int, bool) and value in (0, 1, True, False):
+                    if value:
+                        fields.add(_top(key))
+                elif not _expression_fields(value, fields):
+                    return None
+            if options.get("_id", 1) not in (0, False):
+                fields.add("_id")
+            needed = fields
+        else:
+            if operator == "$match":
+                if not isinstance(options, dict):
+                    return None
+                for key, value in options.items():
+                    if key == "$expr":
+                        if not _expression_fields(value, fields):
+                            return None
+                        continue
+                    more = _match_fields(key, value)
+                    if more is None:
+                        return None
+                    fields |= more
+            elif operator in ("$set", "$addFields"):
+                if not isinstance(options, dict):
+                    return None
+                for key, value in options.items():
+                    if not isinstance(key, str) or not _expression_fields(value, fields):
+                        return None
+            elif operator == "$setWindowFields":
+                if not isinstance(options, dict):
+                    return None
+                sort = options.get("sortBy") or {}
+                if not isinstance(sort, dict) or not all(isinstance(key, str) for key in sort):
+                    return None
+                fields |= {_top(key) for key in sort}
+                if not _expression_fields([options.get("partitionBy"), options.get("output")], fields):
+                    return None
+            elif operator == "$sort":
+                if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
+                    return None
+                fields |= {_top(key) for key in options}
+            elif operator == "$unwind":
+                path = options.get("path") if isinstance(options, dict) else options
+                if not isinstance(path, str) or not path.startswith("$"):
+                    return None
+                fields.add(_top(path[1:]))
+            elif operator not in ("$skip", "$limit", "$unset"):
+                return None
+            if needed is not None:
+                needed = needed | fields
+    return needed
+
+
+# The engine's own stage handlers, as shipped: ours replace them only while
+# the engine's table still holds these.
+_ENGINE_GROUP = mm_aggregate._handle_group_stage
+_ENGINE_FACET = mm_aggregate._handle_facet_stage
+_ENGINE_WINDOW = mm_aggregate._handle_set_window_fields_stage
+_ENGINE_UNWIND = mm_aggregate._handle_unwind_stage
+_ENGINE_ADD_FIELDS = mm_aggregate._handle_add_fields_stage
+_ENGINE_MATCH = mm_aggregate._handle_match_stage
+_ENGINE_PROJECT = mm_aggregate._handle_project_stage
+_ENGINE_SORT = mm_aggregate._handle_sort_stage
+
+
+def _run_pipeline(collection, database, pipeline, session, user_vars=None):
+    """The engine's process_pipeline, with the stages of _ENGINE_* through the handlers below.
+
+    Same loop, same lookups and errors; every other stage is the engine's
+    own handler (and so are the pipelines of `$lookup` and `$unionWith`).
+    """
+    handlers = mm_aggregate._PIPELINE_HANDLERS
+    for stage in pipeline:
+        for operator, options in stage.items():
+            try:
+                handler = handlers[operator]
+            except KeyError as err:
+                raise NotImplementedError(
+                    f'{operator} is not a valid operator for the aggregation pipeline. '
+                    f'See http://docs.mongodb.org/manual/meta/aggregation-quick-reference/ '
+                    f'for a complete list of valid operators.'
+                ) from err
+            if not handler:
+                raise NotImplementedError(
+                    f"Although '{operator}' is a valid operator for the aggregation pipeline, "
+                    f'it is currently not implemented in Mongomock-ng.'
+                )
+            if handler is _ENGINE_GROUP:
+                handler = _group_stage
+            elif handler is _ENGINE_FACET:
+                handler = _facet_stage
+            elif handler is _ENGINE_WINDOW:
+                handler = _set_window_fields_stage
+            elif handler is _ENGINE_UNWIND:
+                handler = _unwind_stage
+            elif handler is _ENGINE_ADD_FIELDS:
+                handler = _add_fields_stage
+            elif handler is _ENGINE_MATCH:
+                handler = _match_stage
+            elif handler is _ENGINE_PROJECT:
+                handler = _project_stage
+            elif handler is _ENGINE_SORT:
+                handler = _sort_stage
+            collection = handler(collection, database, options, user_vars)
+    return mm_command_cursor.CommandCursor(collection)
+
+
+def _facet_stage(in_collection, database, options, user_vars):
+    """The engine's `$facet`, its sub-pipelines run by _run_pipeline."""
+    out_collection_by_pipeline = {}
+    for pipeline_title, pipeline in options.items():
+        out_collection_by_pipeline[pipeline_title] = list(
+            _run_pipeline(in_collection, database, pipeline, None, user_vars=user_vars))
+    return [out_collection_by_pipeline]
+
+
+def _engine_expression(expression):
+    def evaluate(doc, user_vars):
+        return mm_aggregate._parse_expression(expression, doc, user_vars=user_vars)
+    return evaluate
+
+
+def _pure(function):
+    """Marks a compiled expression that never raises and reads nothing but the document (see _accumulate_group)."""
+    function.pure = True
+    return function
+
+
+def _compiled(expression):
+    """A function (doc, user_vars) returning the engine's `_parse_expression(expression, doc, user_vars)`.
+
+    The engine's parser walks the expression anew for every document. Here
+    the forms it evaluates without an operator are done directly, as it
+    does them: a field path (`"$a"`, `"$a.b"`: get_value_by_dot, with
+    arrays), a constant (returned as is), a list (a new list of its items'
+    values) and a document without operator keys (a new dict of its
+    values, a missing one left out); so are the operators of _OPERATORS,
+    each as its handler in the parser does it. Anything else (other
+    operators, `$$` variables, subclasses of these types, malformed
+    operands) goes to the engine's parser, on the same document with the
+    same variables. Field paths, constants, and lists and documents of
+    them are marked _pure.
+    """
+    kind = type(expression)
+    if kind is str:
+        if not expression.startswith("$"):
+            return _pure(lambda doc, user_vars: expression)
+        if expression.startswith("$$"):
+            return _engine_expression(expression)
+        path = expression[1:]
+        if "." not in path:
+            def field(doc, user_vars):
+                if type(doc) is dict:
+                    return doc.get(path, NOTHING)
+                return helpers.get_value_by_dot(doc, path, can_generate_array=True)
+            return _pure(field)
+        return _pure(lambda doc, user_vars: helpers.get_value_by_dot(doc, path, can_generate_array=True))
+    if kind is dict:
+        if len(expression) == 1:
+            (operator, values), = expression.items()
+            compile_operator = _OPERATORS.get(operator) if type(operator) is str else None
+            if compile_operator is not None:
+                return compile_operator(operator, values) or _engine_expression(expression)
+        if not all(type(key) is str and not key.startswith("$") for key in expression):
+            return _engine_expression(expression)
+        parts = [(key, _compiled(value)) for key, value in expression.items()]
+
+        def document(doc, user_vars):
+            out = {}
+            for key, evaluate in parts:
+                value = evaluate(doc, user_vars)
+                if value is not NOTHING:
+                    out[key] = value
+            return out
+        return _pure(document) if all(hasattr(part, "pure") for _, part in parts) else document
+    if kind is list:
+        items = [_compiled(value) for value in expression]
+
+        def items_of(doc, user_vars):
+            return [evaluate(doc, user_vars) for evaluate in items]
+        return _pure(items_of) if all(hasattr(item, "pure") for item in items) else items_of
+    if isinstance(expression, (str, dict, list)):
+        return _engine_expression(expression)
+    return _pure(lambda doc, user_vars: expression)
+
+
+def _compile_if_null(operator, values):
+    # _Parser._handle_conditional_operator, with one input expression.
+    if type(values) is not list or len(values) != 2:
+        return None
+    field, fallback = _compiled(values[0]), _compiled(values[1])
+
+    def if_null(doc, user_vars):
+        out_value = field(doc, user_vars)
+        if out_value is not None and out_value is not NOTHING:
+            return out_value
+        return fallback(doc, user_vars)
+    return if_null
+
+
+def _compile_cond(operator, values):
+    # _Parser._handle_conditional_operator.
+    if type(values) is list and len(values) == 3:
+        condition, true_case, false_case = values
+    elif type(values) is dict and all(key in values for key in ("if", "then", "else")):
+        condition, true_case, false_case = values["if"], values["then"], values["else"]
+    else:
+        return None
+    condition, true_case, false_case = _compiled(condition), _compiled(true_case), _compiled(false_case)
+    to_bool = helpers.mongodb_to_bool
+
+    def cond(doc, user_vars):
+        if to_bool(condition(doc, user_vars)):
+            return true_case(doc, user_vars)
+        return false_case(doc, user_vars)
+    return cond
+
+
+def _compile_comparison(operator, values):
+    # _Parser._handle_comparison_operator.
+    if type(values) is not list or len(values) != 2 or operator not in ("$eq", "$ne", *_SORTING):
+        return None
+    first, second = _compiled(values[0]), _compiled(values[1])
+    if operator == "$eq":
+        def equal(doc, user_vars):
+            a = first(doc, user_vars)
+            b = second(doc, user_vars)
+            return (a is NOTHING and b is None) or (a is None and b is NOTHING) or a == b
+        return equal
+    if operator == "$ne":
+        def not_equal(doc, user_vars):
+            a = first(doc, user_vars)
+            b = second(doc, user_vars)
+            return not ((a is NOTHING and b is None) or (a is None and b is NOTHING) or a == b)
+        return not_equal
+
+    def compare(doc, user_vars):
+        a = first(doc, user_vars)
+        b = second(doc, user_vars)
+        if a is NOTHING or b is NOTHING:
+            return False
+        return filtering.bson_compare(filtering.SORTING_OPERATOR_MAP[operator], a, b)
+    return compare
+
+
+def _compile_boolean(operator, values):
+    # _Parser._handle_boolean_operator ($and, $or: short-circuit, in order).
+    if type(values) is not list or operator not in ("$and", "$or"):
+        return None
+    items = [_compiled(value) for value in values]
+    to_bool = helpers.mongodb_to_bool
+    if operator == "$and":
+        return lambda doc, user_vars: all(to_bool(item(doc, user_vars)) for item in items)
+    return lambda doc, user_vars: any(to_bool(item(doc, user_vars)) for item in items)
+
+
+def _compile_binary(operator, values):
+    # _Parser._handle_arithmetic_operator: _eval_binary_arithmetic_operator for $subtract and $divide.
+    if type(values) is not list or len(values) != 2:
+        return None
+    first, second = _compiled(values[0]), _compiled(values[1])
+    divide = operator == "$divide"
+
+    def arithmetic(doc, user_vars):
+        try:
+            number_0 = first(doc, user_vars)
+            number_1 = second(doc, user_vars)
+            if number_0 is NOTHING or number_1 is NOTHING:
+                return None
+            if number_0 is None or number_1 is None:
+                return None
+            if divide:
+                return number_0 / number_1
+            if isinstance(number_0, datetime) and isinstance(number_1, (int, float)):
+                number_1 = timedelta(milliseconds=number_1)
+            res = number_0 - number_1
+            if isinstance(res, timedelta):
+                return round(res.total_seconds() * 1000)
+            return res
+        except (OverflowError, ValueError) as e:
+            raise mm_aggregate.OperationFailure(f'Error processing {operator}: {e}') from e
+    return arithmetic
+
+
+def _compile_to_long(operator, values):
+    # _Parser._handle_type_convertion_to_long.
+    inner = _compiled(values)
+    decimal_support = mm_aggregate.decimal_support
+
+    def to_long(doc, user_vars):
+        parsed = inner(doc, user_vars)
+        if parsed is NOTHING:
+            return None
+        if isinstance(parsed, datetime):
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=timezone.utc)
+            return int(parsed.timestamp() * 1000)
+        if decimal_support:
+            if isinstance(parsed, Decimal128):
+                return int(parsed.to_decimal())
+            return int(parsed)
+        return int(parsed)
+    return to_long
+
+
+def _compile_grouping(operator, values):
+    # _Parser._handle_project_operator for $max / $min of a list: the engine's
+    # grouping function over the lazily parsed items.
+    if type(values) is not list:
+        return None
+    items = [_compiled(value) for value in values]
+    group = mm_aggregate._GROUPING_OPERATOR_MAP[operator]
+    return lambda doc, user_vars: group(item(doc, user_vars) for item in items)
+
+
+def _compile_concat(operator, values):
+    # _Parser._handle_string_operator for $concat of a list.
+    if type(values) is not list:
+        return None
+    items = [_compiled(value) for value in values]
+
+    def concat(doc, user_vars):
+        parsed_list = [item(doc, user_vars) for item in items]
+        return None if None in parsed_list else ''.join([str(x) for x in parsed_list])
+    return concat
+
+
+def _compile_to_string(operator, values):
+    # _Parser._handle_type_convertion_to_string.
+    inner = _compiled(values)
+
+    def to_string(doc, user_vars):
+        parsed = inner(doc, user_vars)
+        if parsed is NOTHING:
+            return None
+        if isinstance(parsed, bool):
+            return str(parsed).lower()
+        if mm_aggregate._is_nat(parsed):
+            return None
+        if isinstance(parsed, datetime):
+            return parsed.isoformat()[:-3] + 'Z'
+        return str(parsed)
+    return to_string
+
+
+def _dispatched(operator):
+    """The group of operators under which _Parser.parse handles `operator` (it tries them in this order)."""
+    for name in ("arithmetic_operators", "project_operators", "projection_operators", "comparison_operators",
+                 "date_operators", "array_operators", "conditional_operators", "control_flow_operators",
+                 "set_operators", "string_operators", "type_convertion_operators", "type_operators",
+                 "boolean_operators", "object_operators", "field_operators", "custom_operators"):
+        if operator in getattr(mm_aggregate, name, ()):
+            return name
+    return None
+
+
+_SORTING = tuple(filtering.SORTING_OPERATOR_MAP)
+# Operators whose evaluation _compiled does itself, each where the parser
+# would hand it to the handler these mirror (else the parser evaluates them).
+_OPERATORS = {operator: compile_operator for operator, group, compile_operator in (
+    ("$ifNull", "conditional_operators", _compile_if_null),
+    ("$cond", "conditional_operators", _compile_cond),
+    ("$eq", "comparison_operators", _compile_comparison),
+    ("$ne", "comparison_operators", _compile_comparison),
+    *((op, "comparison_operators", _compile_comparison) for op in _SORTING),
+    ("$and", "boolean_operators", _compile_boolean),
+    ("$or", "boolean_operators", _compile_boolean),
+    *((op, "arithmetic_operators", _compile_binary) for op in ("$subtract", "$divide")
+      if op in mm_aggregate.binary_arithmetic_operators
+      and op not in mm_aggregate.binary_arithmetic_operators_with_optional_second_number
+      and op not in mm_aggregate.unary_arithmetic_operators | mm_aggregate.unary_bitwise_operators
+      | mm_aggregate.binary_bitwise_operators),
+    *(("$toLong", "type_convertion_operators", _compile_to_long)
+      for handler in [mm_aggregate._Parser._TYPE_CONVERTION_HANDLERS.get("$toLong")]
+      if handler is mm_aggregate._Parser._handle_type_convertion_to_long),
+    *((op, "project_operators", _compile_grouping) for op in ("$max", "$min")
+      if op in mm_aggregate._GROUPING_OPERATOR_MAP),
+    ("$concat", "string_operators", _compile_concat),
+    *(("$toString", "type_convertion_operators", _compile_to_string)
+      for handler in [mm_aggregate._Parser._TYPE_CONVERTION_HANDLERS.get("$toString")]
+      if handler is mm_aggregate._Parser._handle_type_convertion_to_string),
+) if _dispatched(operator) == group}
+
+
+def _add_fields_stage(in_collection, unused_database, options, user_vars):
+    """The engine's `$addFields` / `$set`, line for line, with _compiled expressions."""
+    if not options:
+        raise mm_aggregate.OperationFailure(
+            'Invalid $addFields :: caused by :: specification must have at least one field'
+        )
+    out_collection = [dict(doc) for doc in in_collection]
+    for field, value in options.items():
+        evaluate = _compiled(value)
+        for in_doc, out_doc in zip(in_collection, out_collection, strict=False):
+            out_value = evaluate(in_doc, user_vars)
+            if out_value is NOTHING:
+                continue
+            parts = field.split('.')
+            for subfield in parts[:-1]:
+                out_doc[subfield] = out_doc.get(subfield, {})
+                if not isinstance(out_doc[subfield], dict):
+                    out_doc[subfield] = {}
+                out_doc = out_doc[subfield]
+            out_doc[parts[-1]] = out_value
+    return out_collection
+
+
+
+def _filter_fields(spec):
+    """The top-level fields a whole `$match` filter reads, or None when it may read more."""
+    if not isinstance(spec, dict):
+        return None
+    fields = set()
+    for key, value in spec.items():
+        more = _match_fields(key, value)
+        if more is None:
+            return None
+        fields |= more
+    return fields
+
+
+def _patched(value):
+    """helpers.patch_datetime_awareness_in_document(value), faster on dicts, lists and plain values."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _patched(item) for key, item in value.items()}
+    if kind in _ATOMS:
+        return value
+    if kind is datetime:
+        mongo_us = (value.microsecond // 1000) * 1000
+        if value.tzinfo:
+            return (value - value.utcoffset()).replace(tzinfo=None, microsecond=mongo_us)
+        return value.replace(microsecond=mongo_us)
+    if kind is list:
+        return [_patched(item) for item in value]
+    return helpers.patch_datetime_awareness_in_document(value)
+
+
+def _match_stage(in_collection, database, options, user_vars):
+    """The engine's `$match`, each document's patched copy cut to the fields the filter reads.
+
+    The engine tests every document's patched copy
+    (patch_datetime_awareness_in_document: a new dict of its patched
+    values); a filter whose fields are known reads only those, so the copy
+    of those alone answers the same. The matching is _matcher's.
+    """
+    patch = helpers.patch_datetime_awareness_in_document
+    spec = patch(options)
+    get_profiler().record(spec, f'{database.name}.<aggregate>', 'aggregate')
+    fields = _filter_fields(options)
+    matches = _matcher(spec, user_vars)
+    out = []
+    for doc in in_collection:
+        if fields is not None and type(doc) is dict:
+            view = {key: _patched(doc[key]) for key in fields if key in doc}
+        else:
+            view = patch(doc)
+        if matches(view):
+            out.append(doc)
+    return out
+
+
+def _project_stage(in_collection, unused_database, options, user_vars):
+    """The engine's `$project`, line for line, with _compiled expressions."""
+    filter_list = []
+    method = None
+    include_id = options.get('_id')
+    # Compute new values for each field, except inclusion/exclusions that are
+    # handled in one final step.
+    new_fields_collection = None
+    for field, value in options.items():
+        if method is None and (field != '_id' or value):
+            method = 'include' if value else 'exclude'
+        elif method == 'include' and not value and field != '_id':
+            raise mm_aggregate.OperationFailure(
+                f'Bad projection specification, cannot exclude fields '
+                f"other than '_id' in an inclusion projection: {options}"
+            )
+        elif method == 'exclude' and value and field != '_id':
+            raise mm_aggregate.OperationFailure(
+                f'Bad projection specification, cannot include fields '
+                f'or add computed fields during an exclusion projection: {options}'
+            )
+        if value in (0, 1, True, False):
+            if field != '_id':
+                filter_list.append(field)
+            continue
+        elif (
+            isinstance(value, dict)
+            and all(v in (0, 1) for v in value.values())
+            and not any(isinstance(k, str) and k.startswith('$') for k in value)
+        ):
+            if not new_fields_collection:
+                new_fields_collection = [{} for unused_doc in in_collection]
+            evaluate = _compiled(f'${field}')
+            for in_doc, out_doc in zip(in_collection, new_fields_collection, strict=False):
+                subdoc = evaluate(in_doc, user_vars)
+                if subdoc is not NOTHING and isinstance(subdoc, dict):
+                    out_doc[field] = mm_aggregate._project_by_spec(subdoc, value, is_include=True)
+                elif subdoc is not NOTHING:
+                    out_doc[field] = subdoc
+            continue
+        if not new_fields_collection:
+            new_fields_collection = [{} for unused_doc in in_collection]
+
+        evaluate = _compiled(value)
+        for in_doc, out_doc in zip(in_collection, new_fields_collection, strict=False):
+            out_value = evaluate(in_doc, user_vars)
+            if out_value is not NOTHING:
+                out_doc[field] = out_value
+    if (method == 'include') == (include_id is not False and include_id != 0):
+        filter_list.append('_id')
+
+    if not filter_list:
+        return new_fields_collection
+
+    # Final steps: include or exclude fields and merge with newly created fields.
+    projection_spec = mm_aggregate._combine_projection_spec(filter_list, original_filter=options)
+    out_collection = [
+        mm_aggregate._project_by_spec(doc, projection_spec, is_include=method == 'include')
+        for doc in in_collection
+    ]
+    if new_fields_collection:
+        return [dict(a, **b) for a, b in zip(out_collection, new_fields_collection, strict=False)]
+    return out_collection
+
+
+
+# The engine's $first and $last, if still its own: values[0] / values[-1], or None.
+_ENDS = {operator: end for operator, end in (("$first", 0), ("$last", -1))
+         if getattr(mm_aggregate._GROUPING_OPERATOR_MAP.get(operator), "__code__", None) is not None
+         and mm_aggregate._GROUPING_OPERATOR_MAP[operator]([1, 2]) == [1, 2][end]
+         and mm_aggregate._GROUPING_OPERATOR_MAP[operator]([]) is None}
+
+
+def _accumulate_group(output_fields, group_list, user_vars, compiled):
+    """The engine's _accumulate_group, line for line, with `compiled` expressions.
+
+    `compiled` maps id() of each accumulator's expression to _compiled() of
+    it, filled as the expressions are met.
+    """
+    doc_dict = {}
+    for field, value in output_fields.items():
+        if field == '_id':
+            continue
+        for operator, key in value.items():
+            evaluate = compiled.get(id(key))
+            if evaluate is None:
+                evaluate = compiled[id(key)] = _compiled(key)
+            ends = _ENDS.get(operator)
+            if ends is not None and hasattr(evaluate, "pure"):
+                # values[0] (or [-1]) of what every document gives: with an
+                # expression that cannot raise, the first found from that end.
+                doc_dict[field] = None
+                for doc in (group_list if ends == 0 else reversed(group_list)):
+                    parsed = evaluate(doc, user_vars)
+                    if parsed is not NOTHING:
+                        doc_dict[field] = parsed
+                        break
+                continue
+            values = []
+            for doc in group_list:
+                parsed = evaluate(doc, user_vars)
+                if parsed is not NOTHING:
+                    values.append(parsed)
+            if operator in mm_aggregate._GROUPING_OPERATOR_MAP:
+                doc_dict[field] = mm_aggregate._GROUPING_OPERATOR_MAP[operator](values)
+            elif operator == '$count':
+                doc_dict[field] = len(group_list)
+            elif operator == '$addToSet':
+                value = []
+                # Don't use set in case elt in not hashable (like dicts).
+                for elt in values:
+                    if elt not in value:
+                        value.append(elt)
+                doc_dict[field] = value
+            elif operator == '$push':
+                if field not in doc_dict:
+                    doc_dict[field] = values
+                else:
+                    doc_dict[field].extend(values)
+            elif operator in mm_aggregate.group_operators:
+                raise NotImplementedError(
+                    f'Although {operator} is a valid group operator for the '
+                    f'aggregation pipeline, it is currently not implemented '
+                    f'in Mongomock-ng.'
+                )
+            else:
+                raise NotImplementedError(
+                    f'{operator} is not a valid group operator for the aggregation '
+                    f'pipeline. See http://docs.mongodb.org/manual/meta/'
+                    f'aggregation-quick-reference/ for a complete list of '
+                    f'valid operators.'
+                )
+    return doc_dict
+
+
+
+_FIRST, _LAST, _SUM_CONSTANT = object(), object(), object()
+
+
+def _accumulator_plan(output_fields):
+    """The accumulators of a `$group` in the engine's order: [(field, operator, expression, compiled, how)].
+
+    None where one is no dict (the engine fails on it, in its order:
+    _accumulate_group then does as it does). `how` is _FIRST / _LAST for
+    `$first` / `$last` of a _pure expression, _SUM_CONSTANT for `$sum` of
+    an int (the engine's sum of n copies of it is it times n), else None.
+    """
+    plan = []
+    for field, value in output_fields.items():
+        if field == '_id':
+            continue
+        if type(value) is not dict:
+            return None
+        for operator, key in value.items():
+            evaluate = _compiled(key)
+            how = None
+            if hasattr(evaluate, "pure") and operator in _ENDS:
+                how = _FIRST if _ENDS[operator] == 0 else _LAST
+            elif operator == "$sum" and type(key) is int and _SUMS:
+                how = _SUM_CONSTANT
+            plan.append((field, operator, key, evaluate, how))
+    return plan
+
+
+# Whether the engine's $sum is its _sum_operation.
+_SUMS = mm_aggregate._GROUPING_OPERATOR_MAP.get("$sum") is mm_aggregate._sum_operation
+
+
+def _accumulate_planned(plan, group_list, user_vars):
+    """_accumulate_group over an _accumulator_plan: the same values, in the same order."""
+    doc_dict = {}
+    for field, operator, key, evaluate, how in plan:
+        if how is not None:
+            if how is _SUM_CONSTANT:
+                doc_dict[field] = key * len(group_list)
+                continue
+            # values[0] (or [-1]) of what every document gives: with an
+            # expression that cannot raise, the first found from that end.
+            doc_dict[field] = None
+            for doc in (group_list if how is _FIRST else reversed(group_list)):
+                parsed = evaluate(doc, user_vars)
+                if parsed is not NOTHING:
+                    doc_dict[field] = parsed
+                    break
+            continue
+        values = []
+        for doc in group_list:
+            parsed = evaluate(doc, user_vars)
+            if parsed is not NOTHING:
+                values.append(parsed)
+        if operator in mm_aggregate._GROUPING_OPERATOR_MAP:
+            doc_dict[field] = mm_aggregate._GROUPING_OPERATOR_MAP[operator](values)
+        elif operator == '$count':
+            doc_dict[field] = len(group_list)
+        elif operator == '$addToSet':
+            value = []
+            # Don't use set in case elt in not hashable (like dicts).
+            for elt in values:
+                if elt not in value:
+                    value.append(elt)
+            doc_dict[field] = value
+        elif operator == '$push':
+            if field not in doc_dict:
+                doc_dict[field] = values
+            else:
+                doc_dict[field].extend(values)
+        elif operator in mm_aggregate.group_operators:
+            raise NotImplementedError(
+                f'Although {operator} is a valid group operator for the '
+                f'aggregation pipeline, it is currently not implemented '
+                f'in Mongomock-ng.'
+            )
+        else:
+            raise NotImplementedError(
+                f'{operator} is not a valid group operator for the aggregation '
+                f'pipeline. See http://docs.mongodb.org/manual/meta/'
+                f'aggregation-quick-reference/ for a complete list of '
+                f'valid operators.'
+            )
+    return doc_dict
+
+
+def _deepcopy_but(doc, path):
+    """copy.deepcopy(doc) with its top-level `path` left out of the copy (its value is replaced next).
+
+    deepcopy copies a dict key by key with one memo; the copy of the left
+    out value is dropped by the caller before anything can reach it, so
+    what remains is the same. Values deepcopy returns as they are are not
+    handed to it.
+    """
+    copy_ = {}
+    memo = {id(doc): copy_}
+    for key, value in doc.items():
+        if key == path:
+            value = None
+        elif type(value) not in _DEEPCOPY_ATOMS:
+            value = copy.deepcopy(value, memo)
+        copy_[copy.deepcopy(key, memo)] = value
+    return copy_
+
+
+# Types copy.deepcopy returns as they are (its _deepcopy_atomic, not memoized).
+_DEEPCOPY_ATOMS = frozenset({type(None), int, float, bool, str, bytes})
+
+
+def _unwind_stage(in_collection, unused_database, options, unused_user_vars):
+    """The engine's `$unwind`, line for line, without deep-copying the array once per element.
+
+    For each element the engine deep-copies the whole document, then sets
+    the unwound field to the (uncopied) element. Where the path is a
+    top-level field of a plain dict, the copy leaves that field's value out
+    (_deepcopy_but), as it is overwritten at once.
+    """
+    if not isinstance(options, dict):
+        options = {'path': options}
+    path = options['path']
+    if not isinstance(path, str) or path[0] != '$':
+        raise ValueError(
+            f"$unwind failed: exception: field path references must be prefixed with a '$' '{path}'"
+        )
+    path = path[1:]
+    should_preserve_null_and_empty = options.get('preserveNullAndEmptyArrays')
+    include_array_index = options.get('includeArrayIndex')
+    unwound_collection = []
+    for doc in in_collection:
+        array_value = helpers.get_value_by_dot(doc, path)
+        if mm_aggregate._is_nullish(array_value):
+            if should_preserve_null_and_empty:
+                unwound_collection.append(doc)
+            continue
+        if array_value == []:
+            if should_preserve_null_and_empty:
+                new_doc = copy.deepcopy(doc)
+                # We just ran a get_value_by_dot so we know the value exists.
+                helpers.delete_value_by_dot(new_doc, path)
+                unwound_collection.append(new_doc)
+            continue
+        if isinstance(array_value, list):
+            iter_array = enumerate(array_value)
+        else:
+            iter_array = [(None, array_value)]
+        top = type(doc) is dict and '.' not in path and path in doc
+        for index, field_item in iter_array:
+            new_doc = _deepcopy_but(doc, path) if top else copy.deepcopy(doc)
+            new_doc = helpers.set_value_by_dot(new_doc, path, field_item)
+            if include_array_index:
+                new_doc = helpers.set_value_by_dot(new_doc, include_array_index, index)
+            unwound_collection.append(new_doc)
+
+    return unwound_collection
+
+
+
+class _Unsortable(Exception):
+    """A group key that _order_part cannot place exactly where the engine's comparison does."""
+
+
+# filtering._get_compare_type's ranks of the types _order_part takes.
+_RANK_NULL, _RANK_NUMBER, _RANK_STRING, _RANK_OBJECT, _RANK_OID, _RANK_BOOL, _RANK_DATE = 5, 10, 15, 20, 35, 40, 45
+
+
+def _order_state():
+    """[key order of each set of keys, awareness of the dates, key tuples checked] for _order_part."""
+    return [{}, None, set()]
+
+
+def _order_part(value, state, depth):
+    """(rank, part): Python orders these exactly as filtering.bson_compare orders the values.
+
+    The engine's `$group` sorts its keys with bson_compare: values of
+    different types by their type's rank; numbers, strings, booleans, dates
+    and ObjectIds with Python's operators; null equal to null; a document as
+    the list of its (rank, key, value) triples, where the first pair of
+    triples that differ by Python's `!=` decides (compared again the same
+    way), and then the length. For the types taken here that is a total
+    order, and a tuple of (rank, key, part) triples compares the same way,
+    provided that `!=` between two values inside a document agrees with the
+    parts: it does for these types except where Python's `==` crosses types
+    (True == 1) or ignores key order (two documents with the same keys in
+    another order), so a boolean below the second level and a document
+    whose keys come in another order than an earlier one with the same keys
+    are refused, as are naive dates beside aware ones (Python raises on
+    comparing them) and NaN. `state` is _order_state().
+    Anything else raises _Unsortable.
+    """
+    kind = type(value)
+    if kind is str:
+        return _RANK_STRING, value
+    if kind is int or kind is Int64:
+        return _RANK_NUMBER, value
+    if value is None:
+        return _RANK_NULL, 0
+    if kind is dict:
+        keys = tuple(value)
+        if depth and len(keys) > 1 and keys not in state[2]:
+            if state[0].setdefault(frozenset(keys), keys) != keys:
+                raise _Unsortable
+            state[2].add(keys)
+        parts = []
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Unsortable
+            kind = type(item)  # the commonest kinds inline
+            if kind is str:
+                parts.append((_RANK_STRING, key, item))
+            elif kind is int:
+                parts.append((_RANK_NUMBER, key, item))
+            elif item is None:
+                parts.append((_RANK_NULL, key, 0))
+            else:
+                rank, part = _order_part(item, state, depth + 1)
+                parts.append((rank, key, part))
+        return _RANK_OBJECT, tuple(parts)
+    if kind is float:
+        if value != value:
+            raise _Unsortable
+        return _RANK_NUMBER, value
+    if kind is datetime:
+        aware = value.utcoffset() is not None
+        if state[1] is None:
+            state[1] = aware
+        elif state[1] is not aware:
+            raise _Unsortable
+        return _RANK_DATE, value
+    if kind is bool:
+        if depth > 1:
+            raise _Unsortable
+        return _RANK_BOOL, value
+    if kind is ObjectId:
+        return _RANK_OID, value
+    raise _Unsortable
+
+
+def _impure(expression):
+    """Whether an expression may call user code (`$function`), which the engine evaluates twice per key."""
+    if isinstance(expression, dict):
+        return any(key == "$function" or _impure(item) for key, item in expression.items())
+    if isinstance(expression, (list, tuple)):
+        return any(_impure(item) for item in expression)
+    return False
+
+
+def _sorted_runs(docs, keys):
+    """itertools.groupby of `docs` sorted by `keys` as the engine sorts them: [(key, [docs])].
+
+    The engine sorts documents by BsonComparable of their key (a stable
+    sort), then groups runs of equal keys (`==`) with itertools.groupby,
+    which names each run by its first key. Here the keys are sorted by
+    _order_part where every key has one: the same order, as both are the
+    stable sort of one total order; otherwise by BsonComparable, as the
+    engine does. The runs are then those groupby makes of the same keys in
+    the same order.
+    """
+    positions = range(len(docs))
+    try:
+        state = _order_state()
+        parts = [_order_part(key, state, 0) for key in keys]
+    except _Unsortable:
+        order = sorted(positions, key=lambda i: filtering.BsonComparable(keys[i]))
+    else:
+        order = sorted(positions, key=parts.__getitem__)
+    return [(key, [docs[i] for i in run]) for key, run in itertools.groupby(order, keys.__getitem__)]
+
+
+def _sort_stage(in_collection, unused_database, options, unused_user_vars):
+    """The engine's `$sort`: a stable sort per key, the last key first, by resolve_sort_key.
+
+    resolve_sort_key gives (0 or 1, BsonComparable of a value); here the
+    value is the same (one found through dicts by _candidate, else the
+    engine's resolve_key) and the pair becomes (0 or 1, _order_part of it),
+    which sorts the same where every value has one; otherwise the pass is
+    the engine's.
+    """
+    sort_array = reversed([{x: y} for x, y in options.items()])
+    sorted_collection = in_collection
+    for sort_pair in sort_array:
+        for sort_key, sort_direction in sort_pair.items():
+            reverse = sort_direction < 0
+            docs = list(sorted_collection)
+            if len(docs) < 2 and type(sort_key) is str:
+                # Nothing to compare; resolve_sort_key raises on no document for a string key.
+                sorted_collection = docs
+                continue
+            path = sort_key.split(".") if type(sort_key) is str and sort_key else None
+            if path is not None and not all(part and not part.startswith("$") for part in path):
+                path = None
+            try:
+                if path is None:
+                    raise _Unsortable
+                state, keys = _order_state(), []
+                for doc in docs:
+                    value = _candidate(doc, path) if type(doc) in _MAPPINGS else _MANY
+                    if value is _MANY:
+                        value = filtering.resolve_key(sort_key, doc)
+                    if value is NOTHING:
+                        keys.append((1, (_RANK_NULL, 0)))
+                    elif isinstance(value, (tuple, list)):
+                        keys.append((1, _order_part(value[0], state, 0)) if value else (0, (_RANK_NULL, 0)))
+                    else:
+                        keys.append((1, _order_part(value, state, 0)))
+            except _Unsortable:
+                sorted_collection = sorted(
+                    docs, key=lambda x, key=sort_key: filtering.resolve_sort_key(key, x), reverse=reverse)
+            else:
+                order = sorted(range(len(docs)), key=keys.__getitem__, reverse=reverse)
+                sorted_collection = [docs[i] for i in order]
+    return sorted_collection
+
+
+def _keys(expression, docs, user_vars):
+    """The engine's group key of each document (`_key_getter`: a missing value is None)."""
+    evaluate = _compiled(expression)
+    keys = []
+    for doc in docs:
+        key = evaluate(doc, user_vars)
+        keys.append(None if key is NOTHING else key)
+    return keys
+
+
+def _group_stage(in_collection, database, options, user_vars):
+    """The engine's `$group`, with its keys computed once and sorted without bson_compare where exact.
+
+    The engine computes each document's key for its sort, then again for
+    itertools.groupby, and accumulates each run of equal keys. Here the keys
+    are computed once (the same expression on the same document gives the
+    same key; an expression with `$function` goes to the engine), by
+    _compiled, sorted and grouped by _sorted_runs (a null `_id`: one group
+    of all, as the engine makes it) and accumulated by the engine's code
+    (_accumulate_group, or the same over an _accumulator_plan) with
+    _compiled expressions.
+    """
+    _id = options['_id']
+    if _impure(_id):
+        return _ENGINE_GROUP(in_collection, database, options, user_vars)
+    docs = list(in_collection)
+    if _id is None:
+        grouped = [(None, docs)]  # one group, as the engine makes it
+    else:
+        grouped = _sorted_runs(docs, _keys(_id, docs, user_vars))
+    plan = _accumulator_plan(options)
+    compiled = {}
+    grouped_collection = []
+    for doc_id, group_list in grouped:
+        if plan is not None:
+            doc_dict = _accumulate_planned(plan, group_list, user_vars)
+        else:
+            doc_dict = _accumulate_group(options, group_list, user_vars, compiled)
+        doc_dict['_id'] = doc_id
+        grouped_collection.append(doc_dict)
+    return grouped_collection
+
+
+def _set_window_fields_stage(in_collection, database, options, user_vars):
+    """The engine's `$setWindowFields`, its partitions made by _sorted_runs; the rest is the engine's."""
+    partition_key = options.get('partitionBy')
+    if partition_key is None or _impure(partition_key):
+        return _ENGINE_WINDOW(in_collection, database, options, user_vars)
+    docs = list(in_collection)
+    # The engine evaluates the partition key without the pipeline's variables.
+    partitions = [run for _, run in _sorted_runs(docs, _keys(partition_key, docs, None))]
+    sort = options.get('sortBy')
+    if sort is not None:
+        partitions = [
+            _sort_stage(partition, database, sort, user_vars)
+            for partition in partitions
+        ]
+    output_fields = options.get('output')
+    if output_fields is None:
+        raise mm_aggregate.OperationFailure('The "output" field is required for $setWindowFields')
+    processed_partitions = []
+    for partition in partitions:
+        processed_partition = mm_aggregate._accumulate_set_window_fields(output_fields, partition, options)
+        processed_partitions.append(processed_partition)
+    return list(itertools.chain(*processed_partitions))
 
 
 # --------------------------------------------------------------------- TTL
@@ -347,12 +1568,23 @@ def _none_expired(floor, expiry, now):
 _PARTITION = "client_id"
 _LOWER = frozenset({"$gt", "$gte"})
 _UPPER = frozenset({"$lt", "$lte"})
-# Stored values that no equality or range clause bounded by a datetime or a
-# string can match, and that the engine compares with such a bound without
-# raising: `==` is False across these types, and its range operators return
-# False on two values of different BSON types (type bracketing) before
-# comparing them. bytes is left out (`==` with a str warns under -b).
-_UNORDERED = frozenset({type(None), bool, int, float, Int64, ObjectId, Decimal128})
+# Numbers (int, Int64 and float but NaN, which the engine compares with
+# Python's operators, bool being another BSON type) are ordered under one
+# kind; only range operators take them as terms (`==` holds between True
+# and 1).
+_NUMBER = int
+_NUMBERS = frozenset({int, Int64, float})
+# Stored values that no equality clause on a datetime or a string, nor any
+# range clause bounded by a datetime, a string or a number, can match, and
+# that the engine compares with such a bound without raising: `==` is False
+# across these types, and its range operators return False on two values of
+# different BSON types (type bracketing) before comparing them; NaN is
+# neither less nor more than anything. bytes is left out (`==` with a str
+# warns under -b).
+_UNORDERED = frozenset({type(None), bool, ObjectId, float})
+# Decimal128 is a number to the engine, which raises comparing it with an
+# int or a float (and with nothing else): irregular for number bounds only.
+_DECIMAL = object()
 _IRREGULAR = object()      # a value the engine may match or raise on unlike a sorted list
 _UNPARTITIONED = object()  # a client (or second key) other than a plain value
 # An insertion or removal in the middle of a sorted list moves half of it; a
@@ -366,15 +1598,17 @@ _MS = timedelta(milliseconds=1)
 
 
 def _ordered_type(value):
-    """datetime or str when an ordered index can sort `value` as the engine compares it, else None.
+    """datetime, str or _NUMBER when an ordered index can sort `value` as the engine compares it, else None.
 
-    The engine compares two naive datetimes, or two strings, with Python's
-    own operators, as a sorted list does. Aware datetimes raise against naive
-    ones, so they are not ordered.
+    The engine compares two naive datetimes, two strings, or two numbers
+    (not NaN) with Python's own operators, as a sorted list does. Aware
+    datetimes raise against naive ones, so they are not ordered.
     """
     kind = type(value)
     if kind is str or (kind is datetime and value.tzinfo is None):
         return kind
+    if kind in _NUMBERS and value == value:
+        return _NUMBER
     return None
 
 
@@ -392,16 +1626,17 @@ def _partition_points(value):
 
 
 def _ordered_term(value):
-    """(type, low, high) of a clause that bounds its field with naive datetimes or strings, or None.
+    """(type, low, high) of a clause that bounds its field with naive datetimes, strings or numbers, or None.
 
-    The clause is an equality with such a value, or `$eq` / `$gt` / `$gte` /
-    `$lt` / `$lte` operators all of one such type. Bounds are inclusive (a
+    The clause is an equality with a date or a string, or `$eq` / `$gt` /
+    `$gte` / `$lt` / `$lte` operators all of one such type (numbers: no
+    equality, no `$eq`). Bounds are inclusive (a
     strict bound only narrows what the engine's own check of the candidates
     keeps); None is unbounded.
     """
     kind = _ordered_type(value)
     if kind is not None:
-        return kind, value, value
+        return (kind, value, value) if kind is not _NUMBER else None
     if not isinstance(value, Mapping) or not value:
         return None
     kind = low = high = None
@@ -409,7 +1644,8 @@ def _ordered_term(value):
         if op not in _LOWER and op not in _UPPER and op != "$eq":
             return None
         operand_kind = _ordered_type(operand)
-        if operand_kind is None or (kind is not None and operand_kind is not kind):
+        if (operand_kind is None or (kind is not None and operand_kind is not kind)
+                or (operand_kind is _NUMBER and op == "$eq")):
             return None
         kind = operand_kind
         if op not in _UPPER:
@@ -419,8 +1655,43 @@ def _ordered_term(value):
     return kind, low, high
 
 
+def _requirements(key, value):
+    """What a clause needs of the collection to raise on no document, or None when it may raise anyway.
+
+    A set of (top-level field, whether bounded by numbers): a range (or
+    equality) of naive dates, strings or numbers, as _ordered_term takes,
+    raises on no value of a field that holds no _IRREGULAR value, nor a
+    Decimal128 for number bounds (other types are bracketed away; these
+    compare with Python's operators); `_id` stands for every stored `_id`
+    being of _SAFE_ID_TYPES, which no such bound raises on either.
+    `$and` / `$or` / `$nor` need what their clauses need. A clause that
+    _never_raises needs nothing.
+    """
+    if _never_raises(key, value):
+        return frozenset()
+    if key in _LOGICAL:
+        if not isinstance(value, (list, tuple)) or not value:
+            return None
+        needs = set()
+        for sub in value:
+            if not isinstance(sub, Mapping) or not sub:
+                return None
+            for sub_key, sub_value in sub.items():
+                more = _requirements(sub_key, sub_value)
+                if more is None:
+                    return None
+                needs |= more
+        return frozenset(needs)
+    if not isinstance(key, str) or not key or key.startswith("$") or "." in key:
+        return None
+    term = _ordered_term(value)
+    if term is None:
+        return None
+    return frozenset(((key, term[0] is _NUMBER),))
+
+
 def _range_plan(spec):
-    """What the ordered indexes need of a filter: (points, terms, end), or None.
+    """What the ordered indexes need of a filter: (points, terms, end, needs), or None.
 
     points maps each top-level field the filter requires to be one of some
     plain values (the client among them) to (position, values); terms are
@@ -429,11 +1700,13 @@ def _range_plan(spec):
     fails, so a document outside the candidates may have been tested
     against every clause before those that exclude it: `end` is the
     position of the first clause that could raise on some document. A term
-    clause on a field with no _IRREGULAR value cannot; the store checks that.
+    clause on a field with no _IRREGULAR value cannot, nor can the clauses
+    of `needs`, (position, _requirements) of the others, where the
+    collection meets their requirements: the store checks both.
     """
     if not isinstance(spec, dict):
         return None
-    points, terms = {}, []
+    points, terms, needs = {}, [], []
     end = len(spec)
     for pos, (key, value) in enumerate(spec.items()):
         plain_field = isinstance(key, str) and key and not key.startswith("$") and "." not in key
@@ -446,11 +1719,45 @@ def _range_plan(spec):
         if term is not None:
             terms.append((pos, key, *term))
         elif values is None and not _never_raises(key, value):
-            end = pos
-            break
+            required = _requirements(key, value)
+            if required is None:
+                end = pos
+                break
+            needs.append((pos, required))
     if _PARTITION not in points or not terms:
         return None
-    return points, terms, end
+    return points, terms, end, needs
+
+
+# `_id` types no bound of _requirements raises on, and whose order (by
+# type, then Python's) is total: the engine's sort by `_id` neither raises
+# nor depends on its algorithm.
+_SAFE_ID_TYPES = frozenset({str, ObjectId, int, Int64})
+
+
+class _IdTypes:
+    """The keys of the stored documents whose `_id` is not of _SAFE_ID_TYPES; kept like an _OrderedIndex."""
+
+    __slots__ = ("odd", "writes")
+
+    def __init__(self, documents):
+        self.odd = {key for key, doc in documents.items() if type(doc.get("_id", NOTHING)) not in _SAFE_ID_TYPES}
+        self.writes = 0
+
+    def put(self, key, rank, doc):
+        if type(doc.get("_id", NOTHING)) in _SAFE_ID_TYPES:
+            self.odd.discard(key)
+        else:
+            self.odd.add(key)
+        return True
+
+    def remove(self, key):
+        self.odd.discard(key)
+        return True
+
+
+class _Stale(Exception):
+    """An ordered index found a document that no longer holds its entry's value."""
 
 
 class _OrderedIndex:
@@ -467,7 +1774,7 @@ class _OrderedIndex:
     _Collection._update_documents).
     """
 
-    __slots__ = ("field", "by", "runs", "entries", "irregular", "unpartitioned", "writes")
+    __slots__ = ("field", "by", "runs", "entries", "irregular", "decimals", "unpartitioned", "writes")
 
     def __init__(self, field, by, documents, ranks):
         self.field = field
@@ -475,21 +1782,50 @@ class _OrderedIndex:
         self.runs = {}         # (client, [second key,] type) -> sorted entries
         self.entries = {}      # document key -> its entry
         self.irregular = set()      # keys of documents holding an _IRREGULAR value of the field
+        self.decimals = set()       # keys of documents holding a Decimal128 (_DECIMAL)
         self.unpartitioned = set()  # keys of documents this index cannot file
         self.writes = 0
+        runs, entries, place_of = self.runs, self.entries, self._place
+        ascending, last = True, -1  # whether the ranks come in increasing order
         for key, doc in documents.items():
-            place = self._place(doc)
-            if place is _IRREGULAR:
-                self.irregular.add(key)
-            elif place is _UNPARTITIONED:
-                self.unpartitioned.add(key)
-            elif place is not None:
-                run = self.runs.setdefault(place[0], [])
-                entry = (place[1], ranks[key], key, run)
-                run.append(entry)
-                self.entries[key] = entry
-        for run in self.runs.values():
-            run.sort()
+            # _place, its commonest case inline: a date, string or number of a
+            # document whose client is an int or a string, without second key.
+            value = doc.get(field, NOTHING)
+            kind = type(value)
+            if kind is datetime:
+                kind = datetime if value.tzinfo is None else None
+            elif kind is not str:
+                kind = _NUMBER if kind in _NUMBERS and value == value else None
+            client = doc.get(_PARTITION, NOTHING)
+            if kind is not None and by is None and (type(client) is int or type(client) is str):
+                place = (client, kind), value
+            else:
+                place = place_of(doc)
+                if place is _IRREGULAR:
+                    self.irregular.add(key)
+                    continue
+                if place is _DECIMAL:
+                    self.decimals.add(key)
+                    continue
+                if place is _UNPARTITIONED:
+                    self.unpartitioned.add(key)
+                    continue
+                if place is None:
+                    continue
+            run = runs.get(place[0])
+            if run is None:
+                run = runs[place[0]] = []
+            rank = ranks[key]
+            if rank <= last:
+                ascending = False
+            last = rank
+            entry = (place[1], rank, key, run)
+            run.append(entry)
+            entries[key] = entry
+        for run in runs.values():
+            # Appended in increasing rank: a stable sort by value alone gives
+            # the (value, rank) order.
+            run.sort(key=_VALUE) if ascending else run.sort()
 
     def _place(self, doc):
         """(run, value) of a stored document, None when no query of the index can match it, or a marker."""
@@ -498,6 +1834,8 @@ class _OrderedIndex:
         if kind is None:
             if value is NOTHING or type(value) in _UNORDERED:
                 return None
+            if type(value) is Decimal128:
+                return _DECIMAL
             return _IRREGULAR  # an array, an aware date, a document...
         client = doc.get(_PARTITION, NOTHING)
         if self.by is None:
@@ -515,6 +1853,7 @@ class _OrderedIndex:
     def remove(self, key):
         """Forget a key's entry; False when the index no longer holds what it thinks it holds."""
         self.irregular.discard(key)
+        self.decimals.discard(key)
         self.unpartitioned.discard(key)
         entry = self.entries.pop(key, None)
         if entry is None:
@@ -536,6 +1875,8 @@ class _OrderedIndex:
             return False
         if place is _IRREGULAR:
             self.irregular.add(key)
+        elif place is _DECIMAL:
+            self.decimals.add(key)
         elif place is _UNPARTITIONED:
             self.unpartitioned.add(key)
         elif place is not None:
@@ -544,6 +1885,9 @@ class _OrderedIndex:
             insort(run, entry)
             self.entries[key] = entry
         return True
+
+    def size(self):
+        return len(self.entries)
 
     def count(self, prefixes, kind, low, high):
         """(number of candidates, [(run, start, stop)]) of the entries within [low, high]."""
@@ -627,14 +1971,27 @@ class _CollectionStore(mm_store.CollectionStore):
             if index.writes > _WRITE_BURST or not change(index):
                 del self._ordered[name]
 
-    def ordered_lookup(self, points, terms, end):
-        """The stored documents the ordered indexes find for a _range_plan, in the engine's order.
+    def _index(self, field, by):
+        """The ordered index of (field, by), built if missing; under the reader lock."""
+        if self._ordered_of is not self._documents:
+            self._ordered, self._ordered_of = {}, self._documents
+        index = self._ordered.get((field, by))
+        if index is None:
+            if field == "_id" and by is _IdTypes:
+                index = self._ordered[field, by] = _IdTypes(self._documents)
+            else:
+                index = self._ordered[field, by] = _OrderedIndex(field, by, self._documents, self._rank)
+        index.writes = 0
+        return index
 
-        A superset of the documents the filter matches; None when no index
-        can answer (the caller scans). The caller applies the filter to them
-        and has already let TTL expiry run. Each term is looked up by client,
-        and by client and a second field where a declared index leads with
-        the client, that field and the term's; the fewest candidates win.
+    def _plan_options(self, points, terms, end, needs):
+        """(end, [(position, field, found, index, low, high)]) for a _range_plan; under the reader lock.
+
+        `end` is moved back to the first clause the collection does not make
+        safe (a term on a field with an _IRREGULAR value, a clause whose
+        requirements fail); `found` is the index's count() of the term's
+        range (dates one millisecond wider: see below). Only options whose
+        clauses all come before `end` are listed.
         """
         client_pos, clients = points[_PARTITION]
         seconds = {}
@@ -642,42 +1999,139 @@ class _CollectionStore(mm_store.CollectionStore):
             key = [part[0] for part in config.get("key", ())]
             if len(key) >= 3 and key[0] == _PARTITION and key[1] in points and key[1] != _PARTITION:
                 seconds.setdefault(key[2], set()).add(key[1])
-        with self._rwlock.reader():
-            if self._ordered_of is not self._documents:
-                self._ordered, self._ordered_of = {}, self._documents
-            options = []
-            for pos, field, kind, low, high in terms:
-                for by in (None, *sorted(seconds.get(field, ()))):
-                    index = self._ordered.get((field, by))
-                    if index is None:
-                        index = self._ordered[field, by] = _OrderedIndex(field, by, self._documents, self._rank)
-                    index.writes = 0
-                    if index.irregular:
-                        end = min(end, pos)
-                    elif not index.unpartitioned:
-                        options.append((pos, index, kind, low, high))
-            best = None
-            for pos, index, kind, low, high in options:
-                if index.by is None:
-                    last, prefixes = max(pos, client_pos), [(client,) for client in clients]
+        options = []
+        for pos, field, kind, low, high in terms:
+            for by in (None, *sorted(seconds.get(field, ()))):
+                index = self._index(field, by)
+                if index.irregular or (kind is _NUMBER and index.decimals):
+                    end = min(end, pos)
+                elif not index.unpartitioned:
+                    options.append((pos, field, index, kind, low, high))
+        for pos, required in needs:
+            if pos >= end:
+                break
+            for field, numbers in sorted(required):
+                if field == "_id":
+                    unsafe = self._index(field, _IdTypes).odd
                 else:
-                    by_pos, values = points[index.by]
-                    last = max(pos, client_pos, by_pos)
-                    prefixes = [(client, value) for client in clients for value in values]
-                if last >= end:
-                    continue
-                if kind is datetime and high is not None:
-                    # `$match` compares stored dates cut to the millisecond.
-                    high = high + _MS if high <= datetime.max - _MS else None
-                found = index.count(prefixes, kind, low, high)
-                if best is None or found[0] <= best[0]:  # a tie goes to the later, narrower index
-                    best = found
+                    index = self._index(field, None)
+                    unsafe = index.irregular or (numbers and index.decimals)
+                if unsafe:
+                    end = pos
+                    break
+        found_all = []
+        for pos, field, index, kind, low, high in options:
+            if index.by is None:
+                last, prefixes = max(pos, client_pos), [(client,) for client in clients]
+            else:
+                by_pos, values = points[index.by]
+                last = max(pos, client_pos, by_pos)
+                prefixes = [(client, value) for client in clients for value in values]
+            if last >= end:
+                continue
+            if kind is datetime and high is not None:
+                # `$match` compares stored dates cut to the millisecond.
+                high = high + _MS if high <= datetime.max - _MS else None
+            found_all.append((pos, field, index.count(prefixes, kind, low, high), index, low, high))
+        return end, found_all
+
+    @staticmethod
+    def _within(found_all, skip):
+        """A test of an entry against the ranges of found_all other than `skip` (as count() takes them)."""
+        tests = []
+        for _, _, found, index, low, high in found_all:
+            if found is skip or found[0] >= index.size():
+                continue
+            tests.append(({id(run) for run, _, _ in found[1]}, index.entries, low, high))
+
+        def within(entry):
+            for held, others, low, high in tests:
+                other = others.get(entry[2])
+                if (other is None or id(other[3]) not in held or (low is not None and other[0] < low)
+                        or (high is not None and other[0] > high)):
+                    return False
+            return True
+        return within if tests else None
+
+    def ordered_lookup(self, points, terms, end, needs):
+        """The stored documents the ordered indexes find for a _range_plan, in the engine's order.
+
+        A superset of the documents the filter matches; None when no index
+        can answer (the caller scans). The caller applies the filter to them
+        and has already let TTL expiry run. Each term is looked up by client,
+        and by client and a second field where a declared index leads with
+        the client, that field and the term's; the fewest candidates win,
+        less those outside the other terms' ranges (a document outside
+        any term's range is no match either).
+        """
+        with self._rwlock.reader():
+            end, found_all = self._plan_options(points, terms, end, needs)
+            best = None
+            for option in found_all:
+                if best is None or option[2][0] <= best[0]:  # a tie goes to the later, narrower index
+                    best = option[2]
             if best is None:
                 return None
             entries = [entry for run, start, stop in best[1] for entry in run[start:stop]]
+            within = self._within(found_all, best)
+            if within is not None:
+                entries = [entry for entry in entries if within(entry)]
             entries.sort(key=_RANK)
             documents = self._documents
             return [documents[entry[2]] for entry in entries]
+
+    def ordered_walk(self, points, terms, end, needs, clauses, field, descending, by_id):
+        """The stored documents of a _range_plan in runs of equal `field`, in that field's order; or None.
+
+        For a find sorted by `field` (a term's, descending or not), then by
+        `_id` or nothing (`by_id`). Yields lists of the candidate documents
+        sharing one value of `field`, each in the engine's order, the lists
+        in ascending (or descending) order of that value; where the caller
+        stops reading, the documents after it are never touched. None where
+        this would not be the engine's answer: unless no clause of the
+        filter (`clauses` of them) can raise on any document (the engine
+        filters every candidate before sorting), unless every `_id` is of
+        _SAFE_ID_TYPES (it sorts them all by `_id` first), or where another
+        term's range is far narrower (then the plain path is cheaper).
+        A document whose value no longer is its entry's raises _Stale.
+        """
+        with self._rwlock.reader():
+            end, found_all = self._plan_options(points, terms, end, needs)
+            if end < clauses or (by_id and self._index("_id", _IdTypes).odd):
+                return None
+            best = fewest = None
+            for option in found_all:
+                count = option[2][0]
+                if option[1] == field and (best is None or count <= best[2][0]):
+                    best = option
+                if fewest is None or count < fewest:
+                    fewest = count
+            if best is None or fewest * 64 < best[2][0]:
+                return None
+            slices = [run[start:stop] for run, start, stop in best[2][1]]
+            within = self._within(found_all, best[2])
+            documents = self._documents
+        if descending:
+            slices = [part[::-1] for part in slices]
+        stream = slices[0] if len(slices) == 1 else heapq.merge(*slices, key=_VALUE, reverse=descending)
+        return self._runs(stream, within, documents, field)
+
+    @staticmethod
+    def _runs(stream, within, documents, field):
+        for value, entries in itertools.groupby(stream, key=_VALUE):
+            if within is not None:
+                entries = [entry for entry in entries if within(entry)]
+            run = []
+            for entry in sorted(entries, key=_RANK):
+                doc = documents.get(entry[2])
+                if doc is None:
+                    raise _Stale
+                held = doc.get(field, NOTHING)
+                if type(held) is not type(value) or held != value:
+                    raise _Stale
+                run.append(doc)
+            if run:
+                yield run
 
     def lookup(self, ids):
         """The stored documents whose `_id` equals one of `ids`, in the engine's order."""
@@ -812,11 +2266,62 @@ def _plain_factory(factory):
             and isinstance(getattr(func, "__self__", None), _Collection) and factory.args[3] is dict)
 
 
+def _walk_order(sort):
+    """(field, descending, direction of a second `_id` key or None) of a sort the ordered walk gives, or None."""
+    if isinstance(sort, dict):
+        sort = list(sort.items())
+    if not isinstance(sort, (list, tuple)) or not 0 < len(sort) <= 2:
+        return None
+    normalized = []
+    for item in sort:
+        if isinstance(item, str):
+            key, direction = item, 1
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            key, direction = item
+        else:
+            return None
+        if type(key) is not str or type(direction) is not int or direction not in (1, -1):
+            return None
+        normalized.append((key, direction))
+    (field, direction), *rest = normalized
+    if field == "_id" or field.startswith("$") or "." in field or (rest and rest[0][0] != "_id"):
+        return None
+    return field, direction < 0, rest[0][1] if rest else None
+
+
+def _id_sort_key(doc):
+    return filtering.resolve_sort_key("_id", doc)
+
+
 class _Cursor(Cursor):
+    """The engine's cursor, read by position; a sorted, limited find of a range reads only its head.
+
+    A find sorted by a term's field (then maybe `_id`) with a limit gets its
+    first skip + limit results from _walk where that is exact, computed at
+    the first next() as the engine computes all of its results then; with
+    no result the walk is made again on every next(), as the engine
+    recomputes an empty result. Anything that needs the whole result
+    (count, distinct, alive, explain, indexing, a limit or skip raised after
+    reading began) computes it then, as the engine would have at the first
+    next(): the same documents unless the collection changed in between.
+    """
+
     def __next__(self):
         skip, limit = self._skip, self._limit
         if type(skip) is not int or skip < 0 or (limit is not None and type(limit) is not int):
             return super().__next__()
+        if limit and (not self._results or self._factory_last_generated_results != self._factory):
+            head = self._head_results(skip + abs(limit))
+            if head is not None:
+                docs, complete = head
+                if self._emitted >= abs(limit):
+                    raise StopIteration
+                position = skip + self._emitted
+                if position < len(docs):
+                    self._emitted += 1
+                    return _cast_document_class(docs[position], self.collection.codec_options.document_class)
+                if complete:
+                    raise StopIteration
         # The engine slices its cached results on every call (copying the rest).
         results = self._compute_results(with_limit_and_skip=False)
         if limit and self._emitted >= abs(limit):
@@ -847,6 +2352,79 @@ class _Cursor(Cursor):
             if self._limit:
                 results = results[:abs(self._limit)]
         return results
+
+    def _head_results(self, wanted):
+        """(the first `wanted` results or fewer, whether they are all of them), or None where not walked."""
+        head = getattr(self, "_head", None)
+        if head is not None and head[0] is self._factory and head[1]:
+            return head[1], head[2]
+        walked = self._walk(wanted)
+        if walked is None:
+            return None
+        self._head = (self._factory, *walked)
+        return walked
+
+    def _walk(self, wanted):
+        """The first `wanted` results of a sorted find as the engine gives them, and whether that is all; or None.
+
+        The engine filters every candidate, sorts the matches by `_id` and
+        then by the field (stable sorts), and copies them all. Where no
+        clause of the filter can raise on any document, every `_id` sorts
+        without raising in one total order, the projection is plain (it
+        raises on every document or on none), and the field is a term's with
+        an ordered index: the index gives the candidates by field value,
+        each run of equal values in the engine's order; the run's matches
+        sorted by `_id` (stable) are where the engine puts them, so the walk
+        stops once it has `wanted`.
+        """
+        factory = self._factory
+        if not _plain_factory(factory):
+            return None
+        collection = factory.func.__self__
+        spec, sort, projection = factory.args[:3]
+        store = collection._store
+        if (not isinstance(store, _CollectionStore) or not isinstance(spec, dict) or not spec
+                or not _plain_projection(projection) or (projection and any("." in key for key in projection))):
+            return None
+        order = _walk_order(sort)
+        if order is None or _point_ids(spec) is not None:
+            return None
+        try:
+            near, _ = extract_near_specs(spec)
+        except Exception:
+            return None
+        plan = _range_plan(spec)
+        # is_empty lets TTL expiry run before the index is read.
+        if near or plan is None or store.is_empty:
+            return None
+        field, descending, by_id = order
+        runs = store.ordered_walk(*plan, len(spec), field, descending, by_id is not None)
+        if runs is None:
+            return None
+        matched, complete, matches = [], True, _matcher(spec)
+        try:
+            for run in runs:
+                hits = [doc for doc in run if matches(doc)]
+                if by_id is not None and len(hits) > 1:
+                    hits.sort(key=_id_sort_key, reverse=by_id < 0)
+                matched += hits[:wanted - len(matched)]
+                if len(matched) >= wanted:
+                    complete = False
+                    break
+        except _Stale:
+            return None
+        # What _get_dataset and _iter_documents record.
+        _profiler_set_sort(sort)
+        get_profiler().record(spec, collection.full_name, _profiler_get_operation(),
+                              dict(collection._list_all_indexes()) if store.is_created else {},
+                              sort=_profiler_get_sort())
+        as_class = _AwareCopies if self.collection.codec_options.tz_aware else dict
+        out = []
+        for doc in matched:
+            copied = collection._copy_only_fields(doc, projection, as_class, filter=spec)
+            if copied is not None:
+                out.append(copied)
+        return out, complete
 
     def clone(self):
         return _adopt(super().clone(), Cursor, _Cursor)
@@ -898,7 +2476,8 @@ class _Collection(Collection):
                 filtering.filter_applies(filter, {})
                 return iter(())
             docs = store.lookup(ids)
-        return (doc for doc in docs if filtering.filter_applies(filter, doc))
+        matches = _matcher(filter)
+        return (doc for doc in docs if matches(doc))
 
     def find(self, *args, **kwargs):
         return _adopt(super().find(*args, **kwargs), Cursor, _Cursor)
@@ -969,12 +2548,23 @@ class _Collection(Collection):
         if docs is None:
             docs = list(store.documents)
         tz_aware = self.codec_options.tz_aware
+        matches = _matcher(spec)
+        # Only the fields the pipeline's result depends on are copied.
+        needs = _pipeline_needs(pipeline)
         selected = []
         for doc in docs:
             view = _match_view({key: doc[key] for key in fields if key in doc}, tz_aware)
-            if filtering.filter_applies(spec, view):
+            if matches(view):
+                if needs is not None and type(doc) in _MAPPINGS:
+                    doc = {key: value for key, value in doc.items() if key in needs}
                 selected.append(_copy_out(doc, tz_aware))
-        return mm_aggregate.process_pipeline(selected, self.database, pipeline, session)
+        if not _applied_whole(clauses, pipeline[0]["$match"]):
+            return _run_pipeline(selected, self.database, pipeline, session)
+        # Every clause of the stage was applied above, to what the stage
+        # compares: the stage would keep exactly `selected`, in its order.
+        # What it records before filtering:
+        get_profiler().record(spec, f"{self.database.name}.<aggregate>", "aggregate")
+        return _run_pipeline(selected, self.database, pipeline[1:], session)
 
 
 class _Database(Database):
