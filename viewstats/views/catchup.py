@@ -6,7 +6,6 @@ shows the staff user's own operator, or the superuser's choice.
 """
 from urllib.parse import urlencode
 
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -17,7 +16,7 @@ from ..reports import present
 from ..reports.filters import FilterError, zone_for
 from ..reports.periods import from_params, presets
 from .report_pages import cell
-from .reports import _csv_lines, _page_context, _page_scope, json_response, scoped_api
+from .reports import _csv_lines, insight_page, json_response, scoped_api
 
 TITLE = "Catch-up depth"
 DESCRIPTION = ("How old programmes are when viewers watch them from the archive, how much archive "
@@ -364,31 +363,15 @@ def filter_widgets(page):
 
 @require_GET
 def catchup_page(request):
-    client_ids = _page_scope(request)
-    if client_ids is None:
-        return redirect_to_login(request.get_full_path(), "admin:login")
-    context = _page_context(request, client_ids, TITLE)
-    context["description"] = DESCRIPTION
-    if not client_ids:
-        context["error"] = "There is no operator yet: the statistics belong to an operator."
-        return render(request, "viewstats/catchup.html", context)
-    try:
-        page = CatchupPage(request.GET, client_ids)
-    except FilterError as exc:  # a bad period: the form comes back with the default one
-        page = CatchupPage({k: v for k, v in request.GET.items() if k not in ("date_from", "date_to")},
-                           client_ids)
-        context["error"] = str(exc)
-    else:
-        try:
-            page.build()
-        except FilterError as exc:
-            context["error"] = str(exc)
+    context, page = insight_page(request, CatchupPage, "viewstats/catchup.html", TITLE, DESCRIPTION)
+    if page is None:
+        return context  # the login redirect or the no-operator page
     export = urlencode({"client": page.client_id, **{k: v for k, v in page.base_params().items()
                                                      if k != "client"}})
     channel = (request.GET.get("channel") or "").strip()
     chips = []
     if channel and not context.get("error"):
-        names = host.channel_names(client_ids)
+        names = host.channel_names(page.client_ids)
         label = ", ".join(names.get(int(c), c) if c.strip().isdigit() else c for c in channel.split(","))
         chips.append({"label": f"Channel: {label}", "href": page.link(channel="")})
     context.update(

@@ -166,6 +166,34 @@ def report_index(request):
                    "entries": [(n, TITLES[n], DESCRIPTIONS[n]) for n in REPORTS]})
 
 
+def insight_page(request, page_class, template, title, description):
+    """The common start of an insight page: (context, built page), or a response to return now.
+
+    A bad period brings the form back with the default one and says why; a
+    bad filter keeps the period and says why.
+    """
+    client_ids = _page_scope(request)
+    if client_ids is None:
+        return redirect_to_login(request.get_full_path(), "admin:login"), None
+    context = _page_context(request, client_ids, title)
+    context["description"] = description
+    if not client_ids:
+        context["error"] = "There is no operator yet: the statistics belong to an operator."
+        return render(request, template, context), None
+    try:
+        page = page_class(request.GET, client_ids)
+    except FilterError as exc:
+        page = page_class({k: v for k, v in request.GET.items() if k not in ("date_from", "date_to")},
+                          client_ids)
+        context["error"] = str(exc)
+    else:
+        try:
+            page.build()
+        except FilterError as exc:
+            context["error"] = str(exc)
+    return context, page
+
+
 @require_GET
 def definitions_page(request):
     client_ids = _page_scope(request)
