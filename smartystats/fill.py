@@ -1,9 +1,12 @@
 """Incremental, crash-safe filling of the caches (Zulip's FillState protocol).
 
-One watermark per (client, series). A bucket is written between a STARTED
-and a DONE mark; a run that finds STARTED deletes what that bucket may have
-half-written and steps back before filling on, so a crash or a killed RQ job
-never double counts. The first run of a series fills from the start of the
+One watermark per (client, series). Count buckets are written in batches
+(BUCKETS_PER_COMMIT), each batch and its DONE mark in one transaction, so a
+crash or a killed RQ job rolls the unfinished batch back whole and the next
+run writes it again: nothing is ever counted twice. A watermark left STARTED
+(max online's day chunks, which write as they go, or an older release's
+bucket) makes the next run delete what may be half-written and step back
+before filling on. The first run of a series fills from the start of the
 previous month (daily series, max online) or SMARTYSTATS_HOURLY_DAYS back
 (hourly series).
 
@@ -63,6 +66,12 @@ def _fill_state(client_id, series, fill_to, zone):
     elif fs.zone != zone:
         restart(fs, zone, fill_to)
     return fs
+
+
+# Count buckets per transaction: one watermark write per batch, not two per
+# bucket (a day of hours; on SQLite, PostgreSQL or MySQL, each save outside a
+# transaction is a commit of its own).
+BUCKETS_PER_COMMIT = 24
 
 
 def _mark(fs, end_time, state):
@@ -152,11 +161,14 @@ def process_stat(client_id, stat, fill_to, zone=None):
         delete_bucket(client_id, stat, fs.end_time)
         _mark(fs, previous_boundary(fs.end_time, stat.frequency, zone), FillState.DONE)
     computed = 0
-    for end in time_range(fs.end_time, fill_to, stat.frequency, zone):
-        _mark(fs, end, FillState.STARTED)
-        write_bucket(client_id, stat, end)
-        _mark(fs, end, FillState.DONE)
-        computed += 1
+    ends = time_range(fs.end_time, fill_to, stat.frequency, zone)
+    for i in range(0, len(ends), BUCKETS_PER_COMMIT):
+        batch = ends[i:i + BUCKETS_PER_COMMIT]
+        with transaction.atomic():
+            for end in batch:
+                write_bucket(client_id, stat, end)
+            _mark(fs, batch[-1], FillState.DONE)
+        computed += len(batch)
     return computed
 
 

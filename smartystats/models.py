@@ -13,8 +13,9 @@ class FillState(models.Model):
     """How far one series of one client is filled (Zulip's watermark).
 
     DONE at end_time: every bucket ending at or before end_time is final.
-    STARTED at end_time: a run was writing the bucket (or day chunk) ending
-    at end_time and may have died half-way; the next run rolls it back.
+    STARTED at end_time: a run was writing the day chunk (max online; a
+    bucket, for releases before count buckets were written in transactions)
+    ending at end_time and may have died half-way; the next run rolls it back.
 
     `zone` is the time zone the buckets were cut in: a fill state whose zone
     is not the operator's (or that SMARTYSTATS_USE_UTC no longer gives) marks

@@ -118,12 +118,9 @@ def make_operator(name, channels=6, accounts=4, enabled=True, epg_day=None):
         op.accounts.append(SimpleNamespace(id=account_id, customer_id=customer_id or account_id,
                                            tariff_ids=[op.tariffs[i % 2].id]))
     day = epg_day or now.replace(hour=0, minute=0, second=0, microsecond=0)
-    for ch in op.channels:
-        for d in (-1, 0, 1):
-            for h in range(0, 24, 2):
-                begin, title = day + timedelta(days=d, hours=h), f"{ch.name} show {d}/{h}"
-                programme_id = b.programme(client_id, ch.id, begin, begin + timedelta(hours=2), title)
-                op.schedule.setdefault(ch.id, []).append(SimpleNamespace(
-                    id=programme_id, channel_id=ch.id, begin=begin, end=begin + timedelta(hours=2),
-                    title=title))
+    rows = [(ch.id, day + timedelta(days=d, hours=h), day + timedelta(days=d, hours=h + 2), f"{ch.name} show {d}/{h}")
+            for ch in op.channels for d in (-1, 0, 1) for h in range(0, 24, 2)]
+    for programme_id, (channel_id, begin, end, title) in zip(b.programmes(client_id, rows), rows):
+        op.schedule.setdefault(channel_id, []).append(SimpleNamespace(
+            id=programme_id, channel_id=channel_id, begin=begin, end=end, title=title))
     return _reference_rows(op) if isinstance(b, ReferenceBuilder) else op

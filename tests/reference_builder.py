@@ -44,6 +44,11 @@ class ReferenceBuilder(HostBuilder):
     def programme(self, client_id, channel_id, begin, end, title):
         return m.EpgProgramme.objects.create(channel_id=channel_id, begin=begin, end=end, title=title).id
 
+    def programmes(self, client_id, rows):
+        return [p.id for p in m.EpgProgramme.objects.bulk_create(
+            [m.EpgProgramme(channel_id=channel_id, begin=begin, end=end, title=title)
+             for channel_id, begin, end, title in rows])]
+
     def customer(self, client_id, created_at):
         return m.Customer.objects.create(client_id=client_id, created_at=created_at).id
 

@@ -80,8 +80,16 @@ def brute(docs, zone, day):
         servers = [str(d.get("server_id") or "devices"), "all"]
         mine, t = 0, d["start"]
         while t < d["end"]:  # each second of [start, end) belongs to the date shown at its start
-            mine += t.astimezone(z).date() == day
-            t += SEC
+            step = min(60 * SEC, d["end"] - t)
+            last = t + step - SEC
+            if t.astimezone(z).date() == last.astimezone(z).date():
+                # A run of seconds whose first and last show one date: all of them show it
+                # (local dates only move forward within a minute).
+                mine += int(step / SEC) * (t.astimezone(z).date() == day)
+                t += step
+            else:
+                mine += t.astimezone(z).date() == day
+                t += SEC
         for s in servers:
             if d["start"].astimezone(z).date() == day:
                 conn[s] += 1

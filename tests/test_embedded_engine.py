@@ -1013,6 +1013,63 @@ def test_group_keys_and_partitions_sort_as_the_engine_sorts(seed):
     assert fast > 150
 
 
+
+def _window_value(r, kinds):
+    kind = r.choice(kinds)
+    if kind == "int":
+        return r.randrange(-3, 4)
+    if kind == "float":
+        return r.choice([0.1, 0.2, 1e16, -1e16, float("nan"), 2.5])
+    if kind == "date":
+        return T0 + timedelta(seconds=r.randrange(-5, 5))
+    if kind == "naive":
+        return T0.replace(tzinfo=None) + timedelta(seconds=r.randrange(-5, 5))
+    return r.choice([None, True, "s", Int64(3), [1], {"a": 1}])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_running_window_sums_and_extremes_are_the_engines(seed, monkeypatch):
+    """$sum/$max/$min over [unbounded, -1 | current | 0] or the whole partition: one pass, the engine's values."""
+    from mongomock_ng import aggregate as mm_aggregate
+    r = random.Random(seed)
+    passes = []
+    running = embedded._accumulate_running
+    monkeypatch.setattr(embedded, "_accumulate_running",
+                        lambda plan, partition: passes.append(running(plan, partition)) or passes[-1])
+    windows = [None, {}, {"documents": ["unbounded", -1]}, {"documents": ["unbounded", "current"]},
+               {"documents": ["unbounded", 0]}, {"documents": ["unbounded", 1]}, {"documents": [-1, "current"]},
+               {"range": ["unbounded", "current"]}, {"documents": ["unbounded", True]}]
+    for trial in range(400):
+        kinds = r.choice([["int"], ["int", "float"], ["float"], ["date"], ["date", "naive"], ["int", "other"],
+                          ["int", "date"], ["date", "other"]])
+        docs = []
+        for i in range(r.randrange(0, 14)):
+            doc = {"_id": i, "p": r.randrange(3), "t": r.randrange(5)}
+            for name in ("a", "b"):
+                roll = r.random()
+                if roll < 0.8:
+                    doc[name] = _window_value(r, kinds)
+                elif roll < 0.9:
+                    doc[name] = None
+            docs.append(doc)
+        output = {}
+        for name in r.sample(["x", "y", "a"], r.randrange(1, 3)):
+            operator = r.choice(["$sum", "$max", "$min", "$max", "$avg"])
+            spec = {operator: r.choice(["$a", "$b", {"$ifNull": ["$a", "$b"]}, 1, "$missing"])}
+            window = r.choice(windows)
+            if window is not None:
+                spec["window"] = window
+            output[name] = spec
+        options = {"partitionBy": r.choice(["$p", {"p": "$p"}]), "sortBy": r.choice([{"t": 1}, {"t": -1, "_id": 1}]),
+                   "output": output}
+        a = _repr_outcome(lambda: mm_aggregate._handle_set_window_fields_stage(copy.deepcopy(docs), None, options,
+                                                                              None))
+        b = _repr_outcome(lambda: embedded._set_window_fields_stage(copy.deepcopy(docs), None, options, None))
+        assert a == b, (trial, options, docs)
+    done = [p for p in passes if p is not None]
+    assert len(done) > 80 and len(passes) - len(done) > 50  # both paths were taken
+
+
 def _expression(r, depth=0):
     """A random aggregation expression: the forms embedded._compiled does itself, and others, some malformed."""
     leaf = r.choice(["$a", "$b", "$c", "$a.x", "$b.0", "$missing", "$$ROOT", "$$CURRENT.a", "$$v", 1, 0, "a", None,

@@ -164,17 +164,20 @@ def test_a_bucket_interrupted_mid_fill_is_redone_without_double_counting(operato
     calls = {"n": 0}
 
     def dying_write(client_id, stat, end_time):
-        real_write(client_id, stat, end_time)  # the rows reach the database ...
-        calls["n"] += 1
-        if stat.name == "payments_sum" and calls["n"] > 5:
-            raise KeyboardInterrupt("worker killed")  # ... but DONE is never written
+        real_write(client_id, stat, end_time)  # the rows are written ...
+        if stat.name == "payments_sum":
+            calls["n"] += 1
+            if calls["n"] == fill.BUCKETS_PER_COMMIT + 5:
+                raise KeyboardInterrupt("worker killed")  # ... but the batch never commits
 
     monkeypatch.setattr(fill, "write_bucket", dying_write)
     with pytest.raises(KeyboardInterrupt):
         call_command("cache_customers_dynamic", time=NOW.isoformat())
     state = FillState.objects.get(client_id=world.client_id, series="payments_sum:currency:day")
-    assert state.state == FillState.STARTED
-    assert Count.objects.filter(series="payments_sum:currency:day", end_time=state.end_time).exists()
+    # The first batch is final; the second, five buckets of which had been written, is gone whole.
+    assert state.state == FillState.DONE
+    rows = Count.objects.filter(client_id=world.client_id, series="payments_sum:currency:day")
+    assert rows.exists() and not rows.filter(end_time__gt=state.end_time).exists()
     monkeypatch.setattr(fill, "write_bucket", real_write)
     call_command("cache_customers_dynamic", time=NOW.isoformat())
     check_series(world)

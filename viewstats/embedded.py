@@ -1162,6 +1162,7 @@ def _accumulator_plan(output_fields):
 
 # Whether the engine's $sum is its _sum_operation.
 _SUMS = mm_aggregate._GROUPING_OPERATOR_MAP.get("$sum") is mm_aggregate._sum_operation
+_PLAIN_NUMBERS = frozenset({int, float})
 
 
 def _accumulate_planned(plan, group_list, user_vars):
@@ -1186,7 +1187,10 @@ def _accumulate_planned(plan, group_list, user_vars):
             parsed = evaluate(doc, user_vars)
             if parsed is not NOTHING:
                 values.append(parsed)
-        if operator in mm_aggregate._GROUPING_OPERATOR_MAP:
+        if operator == "$sum" and _SUMS and all(type(value) in _PLAIN_NUMBERS for value in values):
+            # The engine's _sum_operation keeps its numbers (all of these) and sums them in order.
+            doc_dict[field] = sum(values)
+        elif operator in mm_aggregate._GROUPING_OPERATOR_MAP:
             doc_dict[field] = mm_aggregate._GROUPING_OPERATOR_MAP[operator](values)
         elif operator == '$count':
             doc_dict[field] = len(group_list)
@@ -1498,18 +1502,127 @@ def _set_window_fields_stage(in_collection, database, options, user_vars):
     partitions = [run for _, run in _sorted_runs(docs, _keys(partition_key, docs, None))]
     sort = options.get('sortBy')
     if sort is not None:
+        trivial = type(sort) is dict and all(type(key) is str for key in sort)
         partitions = [
+            # A lone document of a string-keyed sort is returned as it is (_sort_stage).
+            list(partition) if trivial and len(partition) < 2 else
             _sort_stage(partition, database, sort, user_vars)
             for partition in partitions
         ]
     output_fields = options.get('output')
     if output_fields is None:
         raise mm_aggregate.OperationFailure('The "output" field is required for $setWindowFields')
+    plan = _window_plan(output_fields)
     processed_partitions = []
     for partition in partitions:
-        processed_partition = mm_aggregate._accumulate_set_window_fields(output_fields, partition, options)
+        processed_partition = _accumulate_running(plan, partition) if plan is not None else None
+        if processed_partition is None:
+            processed_partition = mm_aggregate._accumulate_set_window_fields(output_fields, partition, options)
         processed_partitions.append(processed_partition)
     return list(itertools.chain(*processed_partitions))
+
+
+_RUNNING = frozenset({"$sum", "$max", "$min"})
+_PREFIX, _THROUGH, _WHOLE = "prefix", "through", "whole"
+
+
+def _window_plan(output_fields):
+    """[(field, operator, compiled expression, extent)] when every output is a $sum, $max or $min over
+    the whole partition, the documents before (["unbounded", -1]) or those up to the current one
+    (["unbounded", "current" or 0]); else None (the engine's code then does it, errors included).
+
+    The engine evaluates each output's expression on every document of the
+    partition, without the pipeline's variables, and takes sum(), max() or
+    min() of each window's non-null values, None for none. Over windows that
+    all start at the partition's first document, max() and min() keep the
+    first extreme found by the same comparisons as a running extreme does,
+    and a running sum of ints is their sum(); _accumulate_running does that
+    in one pass instead of one pass per document.
+    """
+    if type(output_fields) is not dict:
+        return None
+    plan = []
+    for field, spec in output_fields.items():
+        if type(spec) is not dict:
+            return None
+        operators = [key for key in spec if type(key) is str and key.startswith("$")]
+        if len(operators) != 1 or operators[0] not in _RUNNING or set(spec) - {operators[0], "window"}:
+            return None
+        operator = operators[0]
+        if _impure(spec[operator]):
+            return None
+        window = spec.get("window")
+        if not window:
+            extent = _WHOLE
+        elif type(window) is dict and set(window) == {"documents"} and type(window["documents"]) is list \
+                and len(window["documents"]) == 2 and window["documents"][0] == "unbounded":
+            end = window["documents"][1]
+            if end == "current" or (type(end) is int and end == 0):
+                extent = _THROUGH
+            elif type(end) is int and end == -1:
+                extent = _PREFIX
+            else:
+                return None
+        else:
+            return None
+        plan.append((field, operator, _compiled(spec[operator]), extent))
+    return plan
+
+
+_SUMMED = frozenset({int})
+_COMPARED = (frozenset({int, float}), frozenset({datetime}))
+
+
+def _one_kind_of_date(values):
+    """Whether the dates among `values` are all naive or all aware, so that they compare."""
+    if all(value is None or value.tzinfo is None for value in values):
+        return True
+    return len({value.utcoffset() is None for value in values if value is not None}) == 1
+
+
+def _accumulate_running(plan, partition):
+    """The engine's _accumulate_set_window_fields for a _window_plan, or None to leave it to the engine.
+
+    None where a value is not one this pass gives exactly as the engine
+    does: a missing value (the engine compares it), a $sum of anything but
+    ints (sum() of floats may round differently from a running sum), or a
+    $max / $min over values not all numbers or all dates of one kind.
+    """
+    outputs = []
+    for field, operator, evaluate, extent in plan:
+        values = [evaluate(doc, None) for doc in partition]
+        present = {type(value) for value in values if value is not None}
+        if operator == "$sum":
+            if not present <= _SUMMED:
+                return None
+        elif not any(present <= kinds for kinds in _COMPARED):
+            return None
+        elif datetime in present and not _one_kind_of_date(values):
+            return None
+        results, current = [], None
+        for value in values:
+            if extent is _PREFIX:
+                results.append(current)
+            if value is not None:
+                if current is None:
+                    current = value
+                elif operator == "$sum":
+                    current = current + value
+                elif operator == "$max":
+                    if value > current:
+                        current = value
+                elif value < current:
+                    current = value
+            if extent is _THROUGH:
+                results.append(current)
+        if extent is _WHOLE:
+            results = [current] * len(values)
+        outputs.append((field, results))
+    processed = [dict(doc) for doc in partition]
+    for field, results in outputs:
+        for doc, value in zip(processed, results):
+            doc[field] = value
+    return processed
 
 
 # --------------------------------------------------------------------- TTL

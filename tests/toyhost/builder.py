@@ -43,6 +43,11 @@ class ToyBuilder(HostBuilder):
     def programme(self, client_id, channel_id, begin, end, title):
         return m.Broadcast.objects.create(stream_id=channel_id, starts=begin, stops=end, caption=title).id
 
+    def programmes(self, client_id, rows):
+        return [b.id for b in m.Broadcast.objects.bulk_create(
+            [m.Broadcast(stream_id=channel_id, starts=begin, stops=end, caption=title)
+             for channel_id, begin, end, title in rows])]
+
     def customer(self, client_id, created_at):
         return None  # no customer layer
 

@@ -61,7 +61,8 @@ class Source:
             return rollups.cells().aggregate(pipeline)
         return aggregate(pipeline)
 
-    def stages(self):
+    def stages(self, dimension=None):
+        """Stages giving the documents to group: cells, sessions or unique sessions (with `dimension`'s fields)."""
         if self.cells:
             match = self.filters.match()
             del match["start"]
@@ -69,11 +70,13 @@ class Source:
             return [{"$match": match}]
         stages = [{"$match": self.filters.match()}]
         if self.unique:
-            stages += merge_stages()
+            # The viewer is the first session's, as every carried field.
+            carried = sorted(_fields(DIMENSIONS[dimension])) if dimension else ()
+            stages += merge_stages(carried=carried, first={"v": VIEWER})
         return stages
 
     def viewer(self):
-        return "$v" if self.cells else VIEWER
+        return "$v" if self.cells or self.unique else VIEWER
 
     def sums(self):
         if self.cells:
@@ -84,6 +87,14 @@ class Source:
 
     def additive(self):
         return [m for m in ADDITIVE if m in self.sums()]
+
+
+def _fields(expression):
+    """Top-level session fields an expression reads."""
+    if isinstance(expression, str):
+        return {expression[1:].split(".")[0]} if expression.startswith("$") and expression[1:2] != "$" else set()
+    items = expression.values() if isinstance(expression, dict) else expression if isinstance(expression, list) else ()
+    return set().union(*(_fields(item) for item in items))
 
 
 def cell_days(filters):
@@ -121,7 +132,7 @@ def _group_totals(source):
 
 def pipeline(filters, dimension, unique=False):
     source = Source(filters, unique)
-    return source.stages() + _group_rows(source, DIMENSIONS[dimension])
+    return source.stages(dimension) + _group_rows(source, DIMENSIONS[dimension])
 
 
 def _totals_row(rows, source):
@@ -145,11 +156,11 @@ def _compute(source, dimension):
     """(raw rows, totals) in one pass where the rows are few, else two."""
     key = DIMENSIONS[dimension]
     if dimension in FACETED:
-        out = list(source.aggregate(source.stages() + [
+        out = list(source.aggregate(source.stages(dimension) + [
             {"$facet": {"rows": _group_rows(source, key), "totals": _group_totals(source)}}]))
         facet = out[0] if out else {"rows": [], "totals": []}
         return facet["rows"], _totals_row(facet["totals"], source)
-    rows = list(source.aggregate(source.stages() + _group_rows(source, key)))
+    rows = list(source.aggregate(source.stages(dimension) + _group_rows(source, key)))
     return rows, _totals_row(list(source.aggregate(source.stages() + _group_totals(source))), source)
 
 
@@ -168,7 +179,7 @@ def _label_rows(filters, dimension, raw, unique):
 def rows(filters, dimension, unique=False, use_rollups=True):
     """Yield the breakdown rows (labelled), largest first."""
     source = Source(filters, unique, use_rollups)
-    raw = list(source.aggregate(source.stages() + _group_rows(source, DIMENSIONS[dimension])))
+    raw = list(source.aggregate(source.stages(dimension) + _group_rows(source, DIMENSIONS[dimension])))
     yield from _label_rows(filters, dimension, raw, unique)
 
 

@@ -53,6 +53,13 @@ class HostBuilder(ABC):
     @abstractmethod
     def programme(self, client_id, channel_id, begin, end, title) -> int: ...
 
+    def programmes(self, client_id, rows):
+        """Ids of many programmes, rows of (channel_id, begin, end, title), in their order.
+
+        One `programme` each by default; a host may insert them at once.
+        """
+        return [self.programme(client_id, *row) for row in rows]
+
     @abstractmethod
     def customer(self, client_id, created_at):
         """A customer's id, or None where the host has no customer layer."""
