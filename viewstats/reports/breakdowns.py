@@ -90,11 +90,16 @@ class Source:
 
 
 def _fields(expression):
-    """Top-level session fields an expression reads."""
+    """Top-level session fields an expression reads ("$ua.type" reads `ua`; "$$" variables none)."""
     if isinstance(expression, str):
-        return {expression[1:].split(".")[0]} if expression.startswith("$") and expression[1:2] != "$" else set()
-    items = expression.values() if isinstance(expression, dict) else expression if isinstance(expression, list) else ()
-    return set().union(*(_fields(item) for item in items))
+        if expression.startswith("$") and not expression.startswith("$$"):
+            return {expression[1:].split(".")[0]}
+        return set()
+    if isinstance(expression, dict):
+        expression = list(expression.values())
+    if isinstance(expression, list):
+        return set().union(*map(_fields, expression))
+    return set()
 
 
 def cell_days(filters):
