@@ -402,6 +402,35 @@ def test_aggregate_copies_only_what_the_first_match_keeps():
     assert rows == [{"n": 30}] and len(copied) == 30
 
 
+def test_the_collector_is_off_while_a_pipeline_runs_and_as_before_after(monkeypatch):
+    """Aggregates and full cursor results run with the cyclic collector off; after them it is as it was."""
+    import gc
+    ours = embedded.EmbeddedClient(tz_aware=True)
+    ours.db.c.insert_many([{"_id": i, "p": i % 3} for i in range(50)])
+    during = []
+    run = embedded._run_pipeline
+    monkeypatch.setattr(embedded, "_run_pipeline", lambda *a, **k: during.append(gc.isenabled()) or run(*a, **k))
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            assert list(ours.db.c.aggregate([{"$match": {"p": 1}}, {"$count": "n"}])) == [{"n": 17}]
+            assert len(list(ours.db.c.find({"p": 2}))) == 16
+            with pytest.raises(Exception):
+                list(ours.db.c.aggregate([{"$match": {"p": 1}}, {"$bogus": 1}]))
+            assert gc.isenabled() is enabled
+        # Two at once (threads): on again only after the last one.
+        gc.enable()
+        with embedded._collector_paused():
+            with embedded._collector_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert during == [False] * 4
+
+
 def test_cursors_walk_their_results_without_reslicing():
     plain, ours = _clients()
     for client in (plain, ours):
@@ -1027,15 +1056,19 @@ def _window_value(r, kinds):
     return r.choice([None, True, "s", Int64(3), [1], {"a": 1}])
 
 
+def _spy(monkeypatch, name):
+    """The list of what embedded.<name> returns from now on (it still runs)."""
+    returned, function = [], getattr(embedded, name)
+    monkeypatch.setattr(embedded, name, lambda *args: returned.append(function(*args)) or returned[-1])
+    return returned
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_running_window_sums_and_extremes_are_the_engines(seed, monkeypatch):
     """$sum/$max/$min over [unbounded, -1 | current | 0] or the whole partition: one pass, the engine's values."""
     from mongomock_ng import aggregate as mm_aggregate
     r = random.Random(seed)
-    passes = []
-    running = embedded._accumulate_running
-    monkeypatch.setattr(embedded, "_accumulate_running",
-                        lambda plan, partition: passes.append(running(plan, partition)) or passes[-1])
+    passes = _spy(monkeypatch, "_accumulate_running")
     windows = [None, {}, {"documents": ["unbounded", -1]}, {"documents": ["unbounded", "current"]},
                {"documents": ["unbounded", 0]}, {"documents": ["unbounded", 1]}, {"documents": [-1, "current"]},
                {"range": ["unbounded", "current"]}, {"documents": ["unbounded", True]}]
@@ -1068,6 +1101,51 @@ def test_running_window_sums_and_extremes_are_the_engines(seed, monkeypatch):
         assert a == b, (trial, options, docs)
     done = [p for p in passes if p is not None]
     assert len(done) > 80 and len(passes) - len(done) > 50  # both paths were taken
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_window_after_one_with_the_same_partitions_is_the_engines(seed, monkeypatch):
+    """Two $setWindowFields in a row: the second takes the first's partitions only where the engine's are the same."""
+    from mongomock_ng import aggregate as mm_aggregate
+    r = random.Random(seed)
+    taken = _spy(monkeypatch, "_reusable_partitions")
+    keys = ["$p", {"p": "$p"}, {"p": "$p", "q": "$q"}, "$q"]
+    sorts = [{"t": 1}, {"t": -1}, {"t": 1, "_id": 1}, {"q": 1}, None]
+    for trial in range(300):
+        mixed = r.random() < 0.2  # partition or sort values that BsonComparable orders, not one total order
+        docs = []
+        for i in range(r.randrange(0, 16)):
+            doc = {"_id": i, "p": r.randrange(3), "q": r.choice(["a", "b"]), "t": r.randrange(5), "a": r.randrange(4)}
+            if mixed:
+                doc[r.choice("pqt")] = r.choice([None, True, "s", 1.5, float("nan"), T0.replace(tzinfo=None)])
+            if r.random() < 0.1:
+                del doc[r.choice("pqt")]
+            docs.append(doc)
+        first_key, first_sort = r.choice(keys), r.choice(sorts)
+        same = r.random() < 0.7
+        second_key = first_key if same else r.choice(keys)
+        second_sort = first_sort if same else r.choice(sorts)
+        # The first stage sometimes writes a field the second partitions or sorts by.
+        written = r.choice(["x", "x", "p", "t", "q"])
+        first = {"partitionBy": first_key, "output": {written: {"$sum": "$a", "window": {"documents": ["unbounded", -1]}}}}
+        second = {"partitionBy": second_key, "output": {"y": r.choice([
+            {"$sum": 1, "window": {"documents": ["unbounded", "current"]}}, {"$max": "$t"}, {"$push": "$_id"}])}}
+        for options, sort in ((first, first_sort), (second, second_sort)):
+            if sort is not None:
+                options["sortBy"] = sort
+            elif r.random() < 0.5 and "$push" not in repr(options["output"]):
+                options["sortBy"] = {}
+
+        def engine():
+            out = mm_aggregate._handle_set_window_fields_stage(copy.deepcopy(docs), None, first, None)
+            return mm_aggregate._handle_set_window_fields_stage(out, None, second, None)
+
+        a = _repr_outcome(engine)
+        b = _repr_outcome(lambda: list(embedded._run_pipeline(
+            copy.deepcopy(docs), None, [{"$setWindowFields": first}, {"$setWindowFields": second}], None)))
+        assert a == b, (trial, first, second, docs)
+    reused = [t for t in taken if t is not None]
+    assert len(reused) > 60 and len(taken) - len(reused) > 60  # both paths were taken
 
 
 def _expression(r, depth=0):

@@ -78,10 +78,12 @@ previous snapshot intact. A lock file (fcntl) admits one process per folder.
 """
 import atexit
 import collections
+import contextlib
 import copy
 import errno
 import fcntl
 import functools
+import gc
 import heapq
 import itertools
 import logging
@@ -1393,15 +1395,20 @@ def _sorted_runs(docs, keys):
     engine does. The runs are then those groupby makes of the same keys in
     the same order.
     """
+    return _runs_and_order(docs, keys)[0]
+
+
+def _runs_and_order(docs, keys):
+    """(_sorted_runs, whether the keys were ordered by _order_part: one total order, not BsonComparable)."""
     positions = range(len(docs))
     try:
         state = _order_state()
         parts = [_order_part(key, state, 0) for key in keys]
     except _Unsortable:
-        order = sorted(positions, key=lambda i: filtering.BsonComparable(keys[i]))
+        order, total = sorted(positions, key=lambda i: filtering.BsonComparable(keys[i])), False
     else:
-        order = sorted(positions, key=parts.__getitem__)
-    return [(key, [docs[i] for i in run]) for key, run in itertools.groupby(order, keys.__getitem__)]
+        order, total = sorted(positions, key=parts.__getitem__), True
+    return [(key, [docs[i] for i in run]) for key, run in itertools.groupby(order, keys.__getitem__)], total
 
 
 def _sort_stage(in_collection, unused_database, options, unused_user_vars):
@@ -1413,6 +1420,12 @@ def _sort_stage(in_collection, unused_database, options, unused_user_vars):
     which sorts the same where every value has one; otherwise the pass is
     the engine's.
     """
+    return _sorted_by(in_collection, options)[0]
+
+
+def _sorted_by(in_collection, options):
+    """(_sort_stage's result, whether every pass sorted by _order_part: one total order)."""
+    total = True
     sort_array = reversed([{x: y} for x, y in options.items()])
     sorted_collection = in_collection
     for sort_pair in sort_array:
@@ -1441,12 +1454,13 @@ def _sort_stage(in_collection, unused_database, options, unused_user_vars):
                     else:
                         keys.append((1, _order_part(value, state, 0)))
             except _Unsortable:
+                total = False
                 sorted_collection = sorted(
                     docs, key=lambda x, key=sort_key: filtering.resolve_sort_key(key, x), reverse=reverse)
             else:
                 order = sorted(range(len(docs)), key=keys.__getitem__, reverse=reverse)
                 sorted_collection = [docs[i] for i in order]
-    return sorted_collection
+    return sorted_collection, total
 
 
 def _keys(expression, docs, user_vars):
@@ -1492,23 +1506,68 @@ def _group_stage(in_collection, database, options, user_vars):
     return grouped_collection
 
 
+class _Windowed(list):
+    """A `$setWindowFields` result: its partitions, in order, and how they were made.
+
+    `made` is ((partitionBy, sortBy, [length of each partition]), the
+    top-level fields the stage wrote) where every sort of the stage was one
+    total order (_order_part's), else None.
+    """
+
+    made = None
+
+
+def _reusable_partitions(in_collection, partition_key, sort):
+    """The partitions of a `$setWindowFields` that follows one with the same partitionBy and sortBy, or None.
+
+    The previous stage sorted its documents by the partition key and each
+    partition by sortBy, both by one total order, and passed them on in that
+    order with only its output fields added. If those fields are not ones
+    the key or the sort reads, the engine's stable sorts of this input
+    change nothing and its runs of equal keys are the previous stage's
+    partitions, so those are taken as they are.
+    """
+    made = getattr(in_collection, "made", None)
+    if made is None or type(in_collection) is not _Windowed:
+        return None
+    (previous_key, previous_sort, lengths), written = made
+    if repr(previous_key) != repr(partition_key) or repr(previous_sort) != repr(sort):
+        return None
+    read = set()
+    if not _expression_fields(partition_key, read) or read & written or set(map(_top, sort or {})) & written:
+        return None
+    partitions, at = [], 0
+    for length in lengths:
+        partitions.append(in_collection[at:at + length])
+        at += length
+    return partitions
+
+
 def _set_window_fields_stage(in_collection, database, options, user_vars):
     """The engine's `$setWindowFields`, its partitions made by _sorted_runs; the rest is the engine's."""
     partition_key = options.get('partitionBy')
     if partition_key is None or _impure(partition_key):
         return _ENGINE_WINDOW(in_collection, database, options, user_vars)
-    docs = list(in_collection)
-    # The engine evaluates the partition key without the pipeline's variables.
-    partitions = [run for _, run in _sorted_runs(docs, _keys(partition_key, docs, None))]
     sort = options.get('sortBy')
-    if sort is not None:
-        trivial = type(sort) is dict and all(type(key) is str for key in sort)
-        partitions = [
-            # A lone document of a string-keyed sort is returned as it is (_sort_stage).
-            list(partition) if trivial and len(partition) < 2 else
-            _sort_stage(partition, database, sort, user_vars)
-            for partition in partitions
-        ]
+    trivial = type(sort) is dict and all(type(key) is str for key in sort)
+    partitions = _reusable_partitions(in_collection, partition_key, sort) if trivial or sort is None else None
+    total = partitions is not None
+    if partitions is None:
+        docs = list(in_collection)
+        # The engine evaluates the partition key without the pipeline's variables.
+        runs, total = _runs_and_order(docs, _keys(partition_key, docs, None))
+        partitions = [run for _, run in runs]
+        if sort is not None:
+            ordered = []
+            for partition in partitions:
+                if trivial and len(partition) < 2:
+                    # A lone document of a string-keyed sort is returned as it is (_sort_stage).
+                    ordered.append(list(partition))
+                    continue
+                partition, exact = _sorted_by(partition, sort)
+                ordered.append(partition)
+                total = total and exact
+            partitions = ordered
     output_fields = options.get('output')
     if output_fields is None:
         raise mm_aggregate.OperationFailure('The "output" field is required for $setWindowFields')
@@ -1519,7 +1578,13 @@ def _set_window_fields_stage(in_collection, database, options, user_vars):
         if processed_partition is None:
             processed_partition = mm_aggregate._accumulate_set_window_fields(output_fields, partition, options)
         processed_partitions.append(processed_partition)
-    return list(itertools.chain(*processed_partitions))
+    out = _Windowed(itertools.chain(*processed_partitions))
+    if total and type(output_fields) is dict and (trivial or sort is None) \
+            and len(out) == sum(map(len, partitions)):
+        written = {_top(field) for field in output_fields}
+        if None not in written:
+            out.made = ((partition_key, sort, [len(partition) for partition in processed_partitions]), written)
+    return out
 
 
 _RUNNING = frozenset({"$sum", "$max", "$min"})
@@ -2402,6 +2467,35 @@ def _walk_order(sort):
     return field, direction < 0, rest[0][1] if rest else None
 
 
+_collector = threading.Lock()
+_collector_pauses = [0, False]  # pipelines running, whether the collector was on before the first
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """The cyclic garbage collector off while a pipeline runs (on again after the last one ends).
+
+    A pipeline's stages make new dicts and lists for every document and
+    keep them to the next stage: the collector's thresholds count them as
+    survivors and start full collections, each walking all of them again,
+    which took half of a unique-sessions report's time. Documents and
+    values hold no reference cycles, so reference counting frees all of it
+    when the pipeline is done; nothing waits for the collector.
+    """
+    with _collector:
+        if not _collector_pauses[0]:
+            _collector_pauses[1] = gc.isenabled()
+            gc.disable()
+        _collector_pauses[0] += 1
+    try:
+        yield
+    finally:
+        with _collector:
+            _collector_pauses[0] -= 1
+            if not _collector_pauses[0] and _collector_pauses[1]:
+                gc.enable()
+
+
 def _id_sort_key(doc):
     return filtering.resolve_sort_key("_id", doc)
 
@@ -2449,22 +2543,26 @@ class _Cursor(Cursor):
 
     def _compute_results(self, with_limit_and_skip=False):
         if not self._results or self._factory_last_generated_results != self._factory:
-            factory = self._factory
-            if not self.collection.codec_options.tz_aware:
-                results = list(factory())
-            elif _plain_factory(factory):
-                # Copied and made aware in one pass (see _Collection._copy_only_fields).
-                results = list(factory.func(*factory.args[:3], _AwareCopies))
-            else:
-                results = [_aware(doc) for doc in factory()]
-            self._factory_last_generated_results = self._factory
-            self._results = results
+            with _collector_paused():
+                self._materialize()
         results = self._results
         if with_limit_and_skip:
             results = results[self._skip:]
             if self._limit:
                 results = results[:abs(self._limit)]
         return results
+
+    def _materialize(self):
+        factory = self._factory
+        if not self.collection.codec_options.tz_aware:
+            results = list(factory())
+        elif _plain_factory(factory):
+            # Copied and made aware in one pass (see _Collection._copy_only_fields).
+            results = list(factory.func(*factory.args[:3], _AwareCopies))
+        else:
+            results = [_aware(doc) for doc in factory()]
+        self._factory_last_generated_results = self._factory
+        self._results = results
 
     def _head_results(self, wanted):
         """(the first `wanted` results or fewer, whether they are all of them), or None where not walked."""
@@ -2635,7 +2733,11 @@ class _Collection(Collection):
                 store.forget_ordered()
             raise
 
-    def aggregate(self, pipeline, session=None, **unused_kwargs):
+    def aggregate(self, pipeline, session=None, **kwargs):
+        with _collector_paused():
+            return self._aggregate(pipeline, session, **kwargs)
+
+    def _aggregate(self, pipeline, session=None, **unused_kwargs):
         store = self._store
         plan = _leading_match(pipeline)
         if plan is None or not isinstance(store, _CollectionStore) \

@@ -117,14 +117,30 @@ def cell_days(filters):
     return first, last
 
 
-def _group_rows(source, key):
-    sums = source.sums()
+def _by_row_and_viewer(source, key):
+    return {"$group": {"_id": {"k": key, "v": source.viewer()}, **source.sums()}}
+
+
+def _rows_of_pairs(source):
+    """Stages turning (row, viewer) documents into rows, largest first."""
     return [
-        {"$group": {"_id": {"k": key, "v": source.viewer()}, **sums}},
         {"$group": {"_id": "$_id.k", "viewers": {"$sum": 1},
-                    **{m: {"$sum": f"${m}"} for m in sums}}},
+                    **{m: {"$sum": f"${m}"} for m in source.sums()}}},
         {"$sort": {"sessions": -1, "watch_time": -1, "_id": 1}},
     ]
+
+
+def _totals_of_pairs(source):
+    """Stages turning (row, viewer) documents into the totals: each viewer once, whatever their rows."""
+    sums = {m: {"$sum": f"${m}"} for m in source.sums()}
+    return [
+        {"$group": {"_id": "$_id.v", **sums}},
+        {"$group": {"_id": None, "viewers": {"$sum": 1}, **sums}},
+    ]
+
+
+def _group_rows(source, key):
+    return [_by_row_and_viewer(source, key)] + _rows_of_pairs(source)
 
 
 def _group_totals(source):
@@ -161,8 +177,11 @@ def _compute(source, dimension):
     """(raw rows, totals) in one pass where the rows are few, else two."""
     key = DIMENSIONS[dimension]
     if dimension in FACETED:
+        # One pass over the sessions (or cells) to (row, viewer) pairs; rows
+        # and totals are both sums of the pairs.
         out = list(source.aggregate(source.stages(dimension) + [
-            {"$facet": {"rows": _group_rows(source, key), "totals": _group_totals(source)}}]))
+            _by_row_and_viewer(source, key),
+            {"$facet": {"rows": _rows_of_pairs(source), "totals": _totals_of_pairs(source)}}]))
         facet = out[0] if out else {"rows": [], "totals": []}
         return facet["rows"], _totals_row(facet["totals"], source)
     rows = list(source.aggregate(source.stages(dimension) + _group_rows(source, key)))

@@ -49,12 +49,13 @@ def merge_stages(gap=None, carried=CARRIED, first=None):
         {"$setWindowFields": {
             "partitionBy": "$_k", "sortBy": {"start": 1},
             "output": {"_prev_end": {"$max": "$end", "window": {"documents": ["unbounded", -1]}}}}},
-        {"$set": {"_new": {"$cond": [
-            {"$or": [{"$eq": [{"$ifNull": ["$_prev_end", None]}, None]},
-                     {"$gt": [{"$subtract": ["$start", "$_prev_end"]}, gap * 1000]}]}, 1, 0]}}},
+        # "Starts a new group" is summed where it is decided: no stage of its own.
         {"$setWindowFields": {
             "partitionBy": "$_k", "sortBy": {"start": 1},
-            "output": {"_group": {"$sum": "$_new", "window": {"documents": ["unbounded", "current"]}}}}},
+            "output": {"_group": {"$sum": {"$cond": [
+                {"$or": [{"$eq": [{"$ifNull": ["$_prev_end", None]}, None]},
+                         {"$gt": [{"$subtract": ["$start", "$_prev_end"]}, gap * 1000]}]}, 1, 0]},
+                "window": {"documents": ["unbounded", "current"]}}}}},
         {"$group": {
             "_id": {"k": "$_k", "g": "$_group"},
             "start": {"$min": "$start"}, "end": {"$max": "$end"},
