@@ -393,8 +393,8 @@ def test_aggregate_copies_only_what_the_first_match_keeps():
     ours.db.c.insert_many([{"_id": i, "client_id": i % 100, "t": T0} for i in range(3000)])
     copied = []
     original = embedded._copy_out
-    embedded._copy_out = lambda value, aware: (
-        copied.append(1) if isinstance(value, dict) else None, original(value, aware))[1]
+    embedded._copy_out = lambda value, *args: (
+        copied.append(1) if isinstance(value, dict) else None, original(value, *args))[1]
     try:
         rows = list(ours.db.c.aggregate([{"$match": {"client_id": 7}}, {"$count": "n"}]))
     finally:
@@ -1006,11 +1006,12 @@ def _repr_outcome(fn):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_group_keys_and_partitions_sort_as_the_engine_sorts(seed):
+def test_group_keys_and_partitions_sort_as_the_engine_sorts(seed, monkeypatch):
     """$group and $setWindowFields: the engine's groups, in its order, for keys the fast order takes and others."""
     from mongomock_ng import aggregate as mm_aggregate
     r = random.Random(seed)
     fast = 0
+    by_sets = _spy(monkeypatch, "_runs_of_equal_keys")
     for trial in range(300):
         simple = r.random() < 0.6
         domain = [_key_value(r, simple) for _ in range(r.randrange(1, 7))]
@@ -1040,6 +1041,8 @@ def test_group_keys_and_partitions_sort_as_the_engine_sorts(seed):
             b = _repr_outcome(lambda: ours(copy.deepcopy(docs), None, options, None))
             assert a == b, (trial, options, docs)
     assert fast > 150
+    # Keys sorted once per set of equal ones, and keys left to the plain sort.
+    assert sum(runs is not None for runs in by_sets) > 150 and sum(runs is None for runs in by_sets) > 100
 
 
 

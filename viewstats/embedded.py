@@ -378,17 +378,20 @@ _ATOMS = frozenset({str, int, bool, float, type(None), bytes, ObjectId, Int64, D
 _ODICT = collections.OrderedDict
 
 
-def _copy_out(value, aware):
+def _copy_out(value, aware, only=None):
     """The engine's copy of a stored value (`_copy_field`), made tz-aware as its cursor does.
 
     Same result as `make_datetime_timezone_aware_in_document(_copy_field(value, dict))`
     (or the copy alone), in one pass and without `copy.copy` on every leaf;
     any type other than the plain ones goes through the engine's functions.
+    A document is copied with only the top-level fields in `only` when given.
     """
     kind = type(value)
     if kind is dict or kind is _ODICT:  # copied into a dict either way
         out = {}
         for key, item in value.items():
+            if only is not None and key not in only:
+                continue
             kind = type(item)
             if kind in _ATOMS:
                 out[key] = item
@@ -428,6 +431,22 @@ def _aware(value):
     if kind is datetime:
         return value.replace(tzinfo=helpers.utc)
     return helpers.make_datetime_timezone_aware_in_document(value)
+
+
+def _fields_view(doc, fields, aware):
+    """_match_view of a stored document cut to `fields`, the top-level fields a filter reads."""
+    view = {}
+    for key in fields:
+        if key in doc:
+            item = doc[key]
+            kind = type(item)
+            if kind in _ATOMS:
+                view[key] = item
+            elif kind is datetime and aware and item.tzinfo is None and not item.microsecond % 1000:
+                view[key] = item  # _match_view's naive copy of it is equal to it
+            else:
+                view[key] = _match_view(item, aware)
+    return view
 
 
 def _match_view(value, aware):
@@ -1398,8 +1417,78 @@ def _sorted_runs(docs, keys):
     return _runs_and_order(docs, keys)[0]
 
 
+# Types whose values are hashable, and equal (==) to a value of the same type
+# only where the two have one _order_part.
+_PRINTED = frozenset({str, int, type(None), float, bool, datetime, ObjectId, Int64})
+
+
+def _fingerprint(key):
+    """A hashable stand-in for a group or partition key that is a value or a flat document; else None.
+
+    Two keys with equal fingerprints are equal (==) and have the same
+    types throughout, so they have one _order_part and go to one run.
+    Nested documents get None: those keys are mostly distinct (a unique
+    session's), and printing them costs more than sorting them saves.
+    """
+    kind = type(key)
+    if kind in _PRINTED:
+        return kind, key
+    if kind is not dict:
+        return None
+    values = tuple(key.values())
+    types = tuple(map(type, values))
+    if _PRINTED.issuperset(types):
+        return tuple(key), values, types
+    return None
+
+
+def _runs_of_equal_keys(docs, keys):
+    """_runs_and_order's runs, sorting one key of each set of equal keys (by their fingerprints), or None.
+
+    Keys repeat (a channel's sessions, a viewer's rows), and sorting every
+    one of them compares equal keys again and again. Each set of keys with
+    one fingerprint (equal, and of the same types) is sorted once, by the
+    _order_part of its first key; where _order_part refuses one, None. The
+    engine's stable sort puts the documents of one set together, in their
+    order, and sets with equal parts (1 and Int64(1)) interleaved by
+    position; its groupby then starts a run at a key unequal to the run's
+    first key. Here the runs are made of the sets in the same way, and a
+    run of several sets lists its documents by (part, position).
+    """
+    positions = {}
+    for i, key in enumerate(keys):
+        printed = _fingerprint(key)
+        if printed is None:
+            return None
+        found = positions.get(printed)
+        if found is None:
+            positions[printed] = [i]
+        else:
+            found.append(i)
+    sets = list(positions.values())
+    try:
+        state = _order_state()
+        parts = [_order_part(keys[members[0]], state, 0) for members in sets]
+    except _Unsortable:
+        return None
+    order = sorted(range(len(sets)), key=parts.__getitem__)
+    runs = []
+    for _, run in itertools.groupby(order, lambda s: keys[sets[s][0]]):
+        run = list(run)
+        if len(run) == 1:
+            members = sets[run[0]]
+        else:
+            members = sorted((i for s in run for i in sets[s]),
+                             key=lambda i, part_of={i: parts[s] for s in run for i in sets[s]}: (part_of[i], i))
+        runs.append((keys[members[0]], [docs[i] for i in members]))
+    return runs
+
+
 def _runs_and_order(docs, keys):
     """(_sorted_runs, whether the keys were ordered by _order_part: one total order, not BsonComparable)."""
+    runs = _runs_of_equal_keys(docs, keys)
+    if runs is not None:
+        return runs, True
     positions = range(len(docs))
     try:
         state = _order_state()
@@ -2768,11 +2857,8 @@ class _Collection(Collection):
         needs = _pipeline_needs(pipeline)
         selected = []
         for doc in docs:
-            view = _match_view({key: doc[key] for key in fields if key in doc}, tz_aware)
-            if matches(view):
-                if needs is not None and type(doc) in _MAPPINGS:
-                    doc = {key: value for key, value in doc.items() if key in needs}
-                selected.append(_copy_out(doc, tz_aware))
+            if matches(_fields_view(doc, fields, tz_aware)):
+                selected.append(_copy_out(doc, tz_aware, needs))
         if not _applied_whole(clauses, pipeline[0]["$match"]):
             return _run_pipeline(selected, self.database, pipeline, session)
         # Every clause of the stage was applied above, to what the stage
