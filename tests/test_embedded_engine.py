@@ -1046,6 +1046,29 @@ def test_group_keys_and_partitions_sort_as_the_engine_sorts(seed, monkeypatch):
 
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_list_keys_group_and_sort_as_the_engine_does(seed, monkeypatch):
+    """Lists as group keys and sort values: the engine's groups and order, whether the fast order takes them or not."""
+    from mongomock_ng import aggregate as mm_aggregate
+    r = random.Random(seed)
+    lists = [[], [1], [1.0], [True], [False], [0], [1, 2], [2], [None], ["a"], ["a", 1], [T0], [[1]], [[True]],
+             [{"a": 1}], [{"a": True}], [{"a": 1, "b": 2}], [{"b": 2, "a": 1}], [Int64(1)], [float("nan")]]
+    parts = _spy(monkeypatch, "_runs_and_order")
+    for trial in range(200):
+        domain = r.sample(lists, r.randrange(1, 6)) + r.choice([[], [None], [1], ["x"]])
+        docs = [{"i": i, "k": r.choice(domain)} for i in range(r.randrange(0, 25))]
+        for options in ({"_id": "$k", "i": {"$push": "$i"}}, {"_id": {"k": "$k"}, "i": {"$push": "$i"}}):
+            a = _repr_outcome(lambda: mm_aggregate._handle_group_stage(copy.deepcopy(docs), None, options, None))
+            b = _repr_outcome(lambda: embedded._group_stage(copy.deepcopy(docs), None, options, None))
+            assert a == b, (trial, options, docs)
+        sort = {"k": r.choice([1, -1]), "i": 1}
+        a = _repr_outcome(lambda: mm_aggregate._handle_sort_stage(copy.deepcopy(docs), None, sort, None))
+        b = _repr_outcome(lambda: embedded._sort_stage(copy.deepcopy(docs), None, sort, None))
+        assert a == b, (trial, sort, docs)
+    exact = [total for _, total in parts]
+    assert exact.count(True) > 100 and exact.count(False) > 50  # lists the fast order takes, and others
+
+
 def _window_value(r, kinds):
     kind = r.choice(kinds)
     if kind == "int":

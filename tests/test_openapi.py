@@ -204,8 +204,6 @@ def build_world(settings_obj):
     from viewstats import host
     from viewstats.models import ApiToken, MediaServer
 
-    # Basic auth checks the password on every call: a fast hasher keeps that cheap.
-    settings_obj.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings_obj.VIEWSTATS_METRICS_TOKEN = "metrics-secret-token"
     op = make_operator("Alpha TV", channels=4, accounts=3)
     other = make_operator("Beta Net", channels=2, accounts=1)

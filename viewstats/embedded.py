@@ -1319,7 +1319,8 @@ class _Unsortable(Exception):
 
 
 # filtering._get_compare_type's ranks of the types _order_part takes.
-_RANK_NULL, _RANK_NUMBER, _RANK_STRING, _RANK_OBJECT, _RANK_OID, _RANK_BOOL, _RANK_DATE = 5, 10, 15, 20, 35, 40, 45
+_RANK_NULL, _RANK_NUMBER, _RANK_STRING, _RANK_OBJECT, _RANK_LIST, _RANK_OID, _RANK_BOOL, _RANK_DATE = \
+    5, 10, 15, 20, 25, 35, 40, 45
 
 
 def _order_state():
@@ -1335,7 +1336,8 @@ def _order_part(value, state, depth):
     and ObjectIds with Python's operators; null equal to null; a document as
     the list of its (rank, key, value) triples, where the first pair of
     triples that differ by Python's `!=` decides (compared again the same
-    way), and then the length. For the types taken here that is a total
+    way), and then the length; a list as the list of its items, the same
+    way (so no boolean in a list: True == 1 there). For the types taken here that is a total
     order, and a tuple of (rank, key, part) triples compares the same way,
     provided that `!=` between two values inside a document agrees with the
     parts: it does for these types except where Python's `==` crosses types
@@ -1391,6 +1393,16 @@ def _order_part(value, state, depth):
         return _RANK_BOOL, value
     if kind is ObjectId:
         return _RANK_OID, value
+    if kind is list:
+        # The engine compares a list as a document without the keys: the
+        # first pair of items that differ by `!=` decides, then the length.
+        # Python's == says True == 1 where the ranks differ: no booleans.
+        parts = []
+        for item in value:
+            if type(item) is bool:
+                raise _Unsortable
+            parts.append(_order_part(item, state, depth + 1))
+        return _RANK_LIST, tuple(parts)
     raise _Unsortable
 
 
