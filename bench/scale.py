@@ -51,12 +51,13 @@ throw-away database dropped at the end):
 
 Prints numbers and asserts nothing. The machine may be shared with other
 jobs: treat single numbers as noisy, CPU time less so than wall time. The
-embedded engine keeps no index, so every query that is not by `_id` reads
-the whole collection: its times grow with 2N while the examined counts show
-what a real MongoDB with the declared indexes would read. At the default
-sizes the run takes 20 to 25 minutes on the embedded engine of a 2-core
-machine (3 to 4 at 10000, 18 to 21 at 100000: every query there is a pass
-over all 2N documents); --sizes 1000000 takes hours there and needs several
+embedded engine reads `_id` points and a client's range of a date field
+from indexes of its own but runs every stage in Python, so its times grow
+with the documents in the window, while the examined counts show what a
+real MongoDB with the declared indexes would read. At the default sizes the
+run takes about 2 minutes on the embedded engine of a current 2-core
+machine (about 30 s at 10000, 90 s at 100000; a slower machine took 4 to
+5 times as long); --sizes 1000000 takes far longer there and needs several
 GB of memory (use MONGODB_URI for that size). On the embedded engine the
 meter counts by passing over the collection too, so documents examined are
 metered there only up to --examined-max sessions per client (20000; metering
