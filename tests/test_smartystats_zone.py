@@ -11,6 +11,7 @@ the generated world directly. The data add subscribers, payments and
 sessions exactly at local midnights and local hour starts, and one second
 before, to the random world.
 """
+import functools
 import random
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -60,6 +61,12 @@ def in_zone(operator, zone):
 
 def bf_day_starts(zone, first, last):
     """{local date: the first UTC minute its clock shows that date} for first..last."""
+    return dict(_day_starts(zone, first, last))
+
+
+@functools.lru_cache(maxsize=None)
+def _day_starts(zone, first, last):
+    # The walk is the same for the same arguments: tests that ask again get a copy of the first answer.
     z, starts = ZoneInfo(zone), {}
     t = datetime(first.year, first.month, first.day, tzinfo=UTC) - 2 * DAY
     end = datetime(last.year, last.month, last.day, tzinfo=UTC) + 2 * DAY
@@ -73,6 +80,11 @@ def bf_day_starts(zone, first, last):
 
 def bf_hour_starts(zone, t0, t1):
     """The instants in [t0, t1) where the clock shows a new hour or a new UTC offset (t0 included)."""
+    return list(_hour_starts(zone, t0, t1))
+
+
+@functools.lru_cache(maxsize=None)
+def _hour_starts(zone, t0, t1):
     z, starts, shown, t = ZoneInfo(zone), [], None, t0
     while t < t1:
         local = t.astimezone(z)
