@@ -1198,6 +1198,12 @@ def _expression(r, depth=0):
         lambda: {r.choice(["$subtract", "$divide"]): r.choice([[sub(), sub()], [sub()], sub()])},
         lambda: {r.choice(["$max", "$min"]): r.choice([[sub(), sub(), sub()], sub()])},
         lambda: {"$concat": r.choice([[sub(), "-", sub()], sub()])},
+        lambda: {r.choice(["$year", "$month", "$dayOfMonth"]): r.choice([
+            {"date": r.choice([sub(), "$start", T0 + timedelta(hours=r.randrange(-30, 30)),
+                               (T0 + timedelta(hours=r.randrange(-30, 30))).astimezone(timezone(timedelta(hours=3)))]),
+             "timezone": r.choice(["Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "UTC", "Nowhere/Else",
+                                   "$a", 5])},
+            {"date": sub()}, sub()])},
         lambda: {"k": sub(), "l": sub()},
         lambda: {"k": sub(), "$l": sub()},
         lambda: {},

@@ -900,6 +900,35 @@ def _compile_to_string(operator, values):
     return to_string
 
 
+_DATE_PARTS = {"$year": operator.attrgetter("year"), "$month": operator.attrgetter("month"),
+               "$dayOfMonth": operator.attrgetter("day")}
+
+
+def _compile_date_part(name, values):
+    # _Parser._handle_date_operator for {date, timezone} with a zone name: the
+    # date made UTC-aware (replace), moved to the zone (pytz), and its part.
+    # A value that is no datetime, or a zone pytz refuses, goes to the parser.
+    pytz = getattr(mm_aggregate, "pytz", None)
+    if type(values) is not dict or values.keys() != {"date", "timezone"} or pytz is None or _impure(values):
+        return None
+    zone = values["timezone"]
+    if type(zone) is not str or zone.startswith("$"):
+        return None
+    date, part, engine, target = _compiled(values["date"]), _DATE_PARTS[name], _engine_expression({name: values}), []
+
+    def date_part(doc, user_vars):
+        value = date(doc, user_vars)
+        if type(value) is not datetime:
+            return engine(doc, user_vars)
+        if not target:
+            try:
+                target.append(pytz.timezone(zone))
+            except Exception:
+                return engine(doc, user_vars)
+        return part(value.replace(tzinfo=pytz.utc).astimezone(target[0]))
+    return date_part
+
+
 def _dispatched(operator):
     """The group of operators under which _Parser.parse handles `operator` (it tries them in this order)."""
     for name in ("arithmetic_operators", "project_operators", "projection_operators", "comparison_operators",
@@ -936,6 +965,7 @@ _OPERATORS = {operator: compile_operator for operator, group, compile_operator i
     *(("$toString", "type_convertion_operators", _compile_to_string)
       for handler in [mm_aggregate._Parser._TYPE_CONVERTION_HANDLERS.get("$toString")]
       if handler is mm_aggregate._Parser._handle_type_convertion_to_string),
+    *((name, "date_operators", _compile_date_part) for name in _DATE_PARTS),
 ) if _dispatched(operator) == group}
 
 
