@@ -2799,13 +2799,16 @@ class _Collection(Collection):
         ids = _point_ids(filter)
         docs = None
         if ids is None:
-            plan = _range_plan(filter)
             # is_empty lets TTL expiry run before the index is read.
-            if plan is None or store.is_empty:
+            if store.is_empty:
                 return super()._iter_documents(filter)
-            docs = store.ordered_lookup(*plan)
+            plan = _range_plan(filter)
+            if plan is not None:
+                docs = store.ordered_lookup(*plan)
             if docs is None:
-                return super()._iter_documents(filter)
+                # The engine's scan: every document, each tested by _matcher
+                # (its filter_applies, without walking the filter anew).
+                docs = list(store.documents)
         get_profiler().record(
             filter,
             self.full_name,
