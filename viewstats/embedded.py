@@ -2611,7 +2611,9 @@ def _collector_paused():
     survivors and start full collections, each walking all of them again,
     which took half of a unique-sessions report's time. Documents and
     values hold no reference cycles, so reference counting frees all of it
-    when the pipeline is done; nothing waits for the collector.
+    when the pipeline is done; nothing waits for the collector. Cycles
+    made elsewhere meanwhile (by other threads) wait for the next collection
+    after the last running pipeline ends.
     """
     with _collector:
         if not _collector_pauses[0]:
