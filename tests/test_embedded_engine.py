@@ -1153,7 +1153,8 @@ def test_a_window_after_one_with_the_same_partitions_is_the_engines(seed, monkey
         second_sort = first_sort if same else r.choice(sorts)
         # The first stage sometimes writes a field the second partitions or sorts by.
         written = r.choice(["x", "x", "p", "t", "q"])
-        first = {"partitionBy": first_key, "output": {written: {"$sum": "$a", "window": {"documents": ["unbounded", -1]}}}}
+        first = {"partitionBy": first_key,
+                 "output": {written: {"$sum": "$a", "window": {"documents": ["unbounded", -1]}}}}
         second = {"partitionBy": second_key, "output": {"y": r.choice([
             {"$sum": 1, "window": {"documents": ["unbounded", "current"]}}, {"$max": "$t"}, {"$push": "$_id"}])}}
         for options, sort in ((first, first_sort), (second, second_sort)):

@@ -1367,8 +1367,8 @@ def _order_part(value, state, depth):
     the list of its (rank, key, value) triples, where the first pair of
     triples that differ by Python's `!=` decides (compared again the same
     way), and then the length; a list as the list of its items, the same
-    way (so no boolean in a list: True == 1 there). For the types taken here that is a total
-    order, and a tuple of (rank, key, part) triples compares the same way,
+    way (so no boolean in a list: True == 1 there). For the types taken
+    here that is a total order, and a tuple of (rank, key, part) triples compares the same way,
     provided that `!=` between two values inside a document agrees with the
     parts: it does for these types except where Python's `==` crosses types
     (True == 1) or ignores key order (two documents with the same keys in
@@ -1658,10 +1658,9 @@ def _reusable_partitions(in_collection, partition_key, sort):
     change nothing and its runs of equal keys are the previous stage's
     partitions, so those are taken as they are.
     """
-    made = getattr(in_collection, "made", None)
-    if made is None or type(in_collection) is not _Windowed:
+    if type(in_collection) is not _Windowed or in_collection.made is None:
         return None
-    (previous_key, previous_sort, lengths), written = made
+    (previous_key, previous_sort, lengths), written = in_collection.made
     if repr(previous_key) != repr(partition_key) or repr(previous_sort) != repr(sort):
         return None
     read = set()
@@ -1710,8 +1709,7 @@ def _set_window_fields_stage(in_collection, database, options, user_vars):
             processed_partition = mm_aggregate._accumulate_set_window_fields(output_fields, partition, options)
         processed_partitions.append(processed_partition)
     out = _Windowed(itertools.chain(*processed_partitions))
-    if total and type(output_fields) is dict and (trivial or sort is None) \
-            and len(out) == sum(map(len, partitions)):
+    if total and type(output_fields) is dict and (trivial or sort is None):
         written = {_top(field) for field in output_fields}
         if None not in written:
             out.made = ((partition_key, sort, [len(partition) for partition in processed_partitions]), written)
