@@ -1,6 +1,8 @@
 """viewstats.testing.HostBuilder over the reference host (tvmiddleware)."""
 import secrets
 
+from django.db import connection
+
 from tvmiddleware import models as m
 from tvmiddleware.tariffs import change_tariffs
 from viewstats import contract
@@ -45,9 +47,7 @@ class ReferenceBuilder(HostBuilder):
         return m.EpgProgramme.objects.create(channel_id=channel_id, begin=begin, end=end, title=title).id
 
     def programmes(self, client_id, rows):
-        return [p.id for p in m.EpgProgramme.objects.bulk_create(
-            [m.EpgProgramme(channel_id=channel_id, begin=begin, end=end, title=title)
-             for channel_id, begin, end, title in rows])]
+        return insert_rows(m.EpgProgramme, ("channel", "begin", "end", "title"), rows)
 
     def customer(self, client_id, created_at):
         return m.Customer.objects.create(client_id=client_id, created_at=created_at).id
@@ -75,3 +75,35 @@ class ReferenceBuilder(HostBuilder):
     def payment(self, client_id, customer_id, amount, currency, at, processed=True):
         m.Payment.objects.create(client_id=client_id, customer_id=customer_id, amount=amount,
                                  currency=currency, created_at=at, processed=processed)
+
+
+def insert_rows(model, names, rows, chunk=200):
+    """Insert `rows` (values of the fields `names`, in that order) of `model`; their ids, in order.
+
+    What bulk_create does, with every other field's default prepared once
+    instead of once per object: most tests' operators get hundreds of EPG
+    programmes, and bulk_create spent most of an operator's making on them.
+    """
+    if not connection.features.can_return_rows_from_bulk_insert:
+        return [o.pk for o in model.objects.bulk_create([model(**dict(zip(names, r))) for r in rows])]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    given = [model._meta.get_field(n) for n in names]
+    proto = model()
+    constant = {f.column: f.get_db_prep_save(f.pre_save(proto, True), connection)
+                for f in fields if f not in given}
+    columns = [f.column for f in given] + list(constant)
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    ids = []
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), chunk):
+            part = rows[i:i + chunk]
+            params = []
+            for row in part:
+                params += [f.get_db_prep_save(v, connection) for f, v in zip(given, row)]
+                params += constant.values()
+            cursor.execute(f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({quoted}) "
+                           f"VALUES {', '.join([one] * len(part))} RETURNING {pk}", params)
+            ids += [r[0] for r in cursor.fetchall()]
+    return ids

@@ -11,12 +11,13 @@ batch), runs the popularity and dynamics commands and opens the admin's
 "Dynamics of subscribers" tab. Nothing of the checkout is importable there:
 only the installed packages are.
 
-Offline and fast: the new virtualenv sees the dependencies of the
-interpreter running this test through a .pth file (so nothing is downloaded
-for them) and the project is installed with `--no-deps`. Its build backend
-(setuptools + wheel) comes from the new virtualenv when it can build a wheel
-without isolation, else pip's build isolation fetches it from the configured
-package index. The checkout is copied first, because pip builds in the source
+Offline and fast: the new virtualenv is made without pip of its own and sees
+the dependencies of the interpreter running this test through a .pth file
+(so nothing is downloaded for them); that interpreter's pip installs the
+project into it (`pip --python <venv>/bin/python install --no-deps <path>`).
+The build backend (setuptools + wheel) comes through the same .pth file when
+it can build a wheel without isolation, else pip's build isolation fetches it
+from the configured package index. The checkout is copied first, because pip builds in the source
 tree and would otherwise write build/ and *.egg-info into it.
 
 Per run: every file is under tmp_path; the embedded MongoDB engine lives in
@@ -287,14 +288,16 @@ def test_fresh_install_into_a_new_project(tmp_path):
 
     # 1. A new virtualenv that sees the dependencies, then `pip install <path>` of the project.
     env = _clean_env(venv)
-    _run([sys.executable, "-m", "venv", venv], cwd=tmp_path, env=env, timeout=120,
+    # Without pip of its own (ensurepip costs seconds): the test's pip installs into it with --python.
+    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path, env=env, timeout=120,
          what="python -m venv")
     python = venv / "bin" / "python"
     purelib = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                         cwd=tmp_path, env=env, timeout=60, what="locate site-packages").stdout.strip())
     (purelib / "_fresh_install_deps.pth").write_text("".join(f"{d}\n" for d in dep_dirs))
     lap("venv")
-    pip = [python, "-m", "pip", "install", "--no-deps", "--no-input", "--retries", "2", "--timeout", "60"]
+    pip = [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-input",
+           "--retries", "2", "--timeout", "60"]
     offline_build = _can_build_wheels_offline(python, env, tmp_path)
     if offline_build:
         pip.append("--no-build-isolation")

@@ -107,6 +107,7 @@ from bson.objectid import ObjectId
 from mongomock_ng import aggregate as mm_aggregate
 from mongomock_ng import command_cursor as mm_command_cursor
 from mongomock_ng import filtering, helpers
+from mongomock_ng import collection as mm_collection
 from mongomock_ng import store as mm_store
 from mongomock_ng.collection import (Collection, Cursor, _cast_document_class, _copy_field,
                                      _profiler_get_operation, _profiler_get_sort, _profiler_set_sort)
@@ -1021,6 +1022,26 @@ def _patched(value):
     if kind is list:
         return [_patched(item) for item in value]
     return helpers.patch_datetime_awareness_in_document(value)
+
+
+def _check_field_names(data):
+    """The engine's _validate_data_fields: no NUL in a field name of the
+    document or of a document nested in it (lists are not entered), no "$"
+    first in a top-level one."""
+    _check_no_nul(data)
+    for key in data:
+        if key.startswith("$"):
+            raise mm_collection.InvalidDocument(
+                f'Top-level field names cannot start with the "$" sign (found: {key})')
+
+
+def _check_no_nul(data):
+    for key, value in data.items():
+        if "\0" in key:
+            raise mm_collection.InvalidDocument(f"Field names cannot contain the null character (found: {key})")
+        kind = type(value)
+        if kind is dict or (kind not in _ATOMS and kind is not list and isinstance(value, Mapping)):
+            _check_no_nul(value)
 
 
 def _match_stage(in_collection, database, options, user_vars):
@@ -2826,6 +2847,37 @@ class _Collection(Collection):
 
     def find(self, *args, **kwargs):
         return _adopt(super().find(*args, **kwargs), Cursor, _Cursor)
+
+    def _insert(self, data, session=None, ordered=True, validate=True):
+        """The engine's insert; one document's steps are its own, with faster equals
+        of its field-name check and of its date patching (_patched)."""
+        store = self._store
+        if not isinstance(data, Mapping) or not isinstance(store, _CollectionStore):
+            return super()._insert(data, session, ordered, validate)  # a list comes back here per item
+        mm_collection._enroll_session(session, store)
+        if not all(isinstance(k, str) for k in data):
+            raise ValueError("Document keys must be strings")
+        if mm_collection.BSON:
+            _check_field_names(data)
+            mm_collection._bson_encode(data, check_keys=False, codec_options=self._codec_options)
+        if "_id" not in data:
+            data["_id"] = ObjectId()
+        object_id = data["_id"]
+        if isinstance(object_id, dict):
+            object_id = helpers.hashdict(object_id)
+        if object_id in store:
+            raise mm_collection.DuplicateKeyError(
+                "E11000 Duplicate Key Error", 11000, {"keyPattern": {"_id": 1}, "keyValue": {"_id": data["_id"]}})
+        data = _patched(data)
+        if validate:
+            mm_collection.validate_against_validator(data, self.options())
+        store[object_id] = data
+        try:
+            self._ensure_uniques(data)
+        except mm_collection.DuplicateKeyError:
+            del store[object_id]
+            raise
+        return data["_id"]
 
     def _copy_only_fields(self, doc, fields, container, filter=None):
         if container is _AwareCopies:
