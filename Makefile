@@ -29,10 +29,12 @@ demo-serve: $(VENV)/.installed
 	$(DEMO_ENV) $(PY) manage.py demo --reuse --port $(PORT)
 
 # The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
+# loadgroup keeps a module marked xdist_group on one worker, so its
+# module-wide setup (a browser, a corpus, subprocess scenarios) runs once.
 TEST_WORKERS ?= auto
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

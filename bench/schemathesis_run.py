@@ -12,7 +12,7 @@ operation at its first. Prints the operations, calls, answers by status per
 operation, and the failures (check, request, server traceback), grouped.
 Exit status 1 when any check failed.
 
-CI runs the same test with 30 examples and no coverage phase (under a minute);
+CI runs the same test with 20 examples and no coverage phase (under a minute);
 this takes several minutes. `-k` narrows to operations, e.g. `-k "reports and csv"`.
 """
 import argparse

@@ -33,6 +33,9 @@ from viewstats import documents, rollups, store
 from viewstats.documents import session_document
 from viewstats.reports import counters, run
 
+# One worker runs the whole module (make test: --dist loadgroup): a case's two checks share its runs, and the cases the first rollup build.
+pytestmark = pytest.mark.xdist_group("examined")
+
 # --- the meter ------------------------------------------------------------------
 
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)

@@ -40,7 +40,7 @@ from viewstats import openapi
 pytestmark = pytest.mark.django_db
 
 # Examples per operation in the fuzzing phase; bench/schemathesis_run.py raises them.
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "20"))
 # Phases: CI runs the explicit examples and fuzzing; the bench adds the coverage phase.
 PHASES = os.environ.get("SCHEMATHESIS_PHASES", "examples,fuzzing").split(",")
 # The bench records every failure instead of stopping at the first of an operation.

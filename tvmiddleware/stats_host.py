@@ -14,24 +14,49 @@ from viewstats import contract as c
 from . import models as m
 
 
-def _account_value(account):
-    status = c.ACTIVE if account.active else (
-        account.status_reason if account.status_reason != c.ACTIVE else m.Account.Status.INACTIVE)
-    return c.Account(
-        id=account.id, customer_id=account.customer_id, created_at=account.created_at,
-        active_periods=(c.Period(account.activation_date or account.created_at,
-                                 account.deactivation_date),),
-        status=status,
-        tariff_periods=tuple(c.TariffPeriod(p.tariff_id, p.start, p.end)
-                             for p in account.tariff_periods.all()),
-        device_types=tuple(sorted({d.play_device.system_name for d in account.devices.all()})),
-        login=account.abonement)
+_ACCOUNT_FIELDS = ("id", "customer_id", "created_at", "activation_date", "deactivation_date", "active",
+                   "status_reason", "abonement")
+ACCOUNTS_PER_QUERY = 2000
 
 
-def _accounts(client_id):
-    return (m.Account.objects.filter(client_id=client_id).order_by("id")
-            .prefetch_related("tariff_periods",
-                              Prefetch("devices", m.AccountDevice.objects.select_related("play_device"))))
+def _account_values(rows):
+    """Contract Accounts of account rows (tuples of _ACCOUNT_FIELDS), with their
+    tariff periods and device types: two more queries for the lot.
+
+    Value rows, not model instances with prefetches: a big operator's
+    accounts are read whole by every dynamics run.
+    """
+    ids = [r[0] for r in rows]
+    periods, devices = {}, {}
+    for account_id, tariff_id, start, end in (
+            m.AccountTariffPeriod.objects.filter(account_id__in=ids)
+            .order_by("account", "start", "tariff").values_list("account_id", "tariff_id", "start", "end")):
+        periods.setdefault(account_id, []).append(c.TariffPeriod(tariff_id, start, end))
+    for account_id, name in (m.AccountDevice.objects.filter(account_id__in=ids)
+                             .values_list("account_id", "play_device__system_name")):
+        devices.setdefault(account_id, set()).add(name)
+    out = []
+    for (account_id, customer_id, created_at, activation_date, deactivation_date, active, reason,
+         login) in rows:
+        status = c.ACTIVE if active else (reason if reason != c.ACTIVE else m.Account.Status.INACTIVE)
+        out.append(c.Account(
+            id=account_id, customer_id=customer_id, created_at=created_at,
+            active_periods=(c.Period(activation_date or created_at, deactivation_date),), status=status,
+            tariff_periods=tuple(periods.get(account_id, ())),
+            device_types=tuple(sorted(devices.get(account_id, ()))), login=login))
+    return out
+
+
+def _accounts(client_id, **filters):
+    """The client's accounts in id order, read ACCOUNTS_PER_QUERY at a time (keyset paging)."""
+    rows = m.Account.objects.filter(client_id=client_id, **filters).order_by("id").values_list(*_ACCOUNT_FIELDS)
+    after = None
+    while True:
+        page = list((rows if after is None else rows.filter(id__gt=after))[:ACCOUNTS_PER_QUERY])
+        yield from _account_values(page)
+        if len(page) < ACCOUNTS_PER_QUERY:
+            return
+        after = page[-1][0]
 
 
 def _as_int(value):
@@ -116,11 +141,10 @@ class ReferenceHost(c.Host):
         account_id = _as_int(account_id)
         if account_id is None:
             return None
-        row = _accounts(client_id).filter(id=account_id).first()
-        return _account_value(row) if row is not None else None
+        return next(_accounts(client_id, id=account_id), None)
 
     def accounts(self, client_id):
-        return (_account_value(r) for r in _accounts(client_id).iterator(chunk_size=2000))
+        return _accounts(client_id)
 
     def account_logins(self, client_id, account_ids):
         wanted = {_as_int(a): a for a in account_ids if _as_int(a) is not None}
