@@ -29,12 +29,13 @@ demo-serve: $(VENV)/.installed
 	$(DEMO_ENV) $(PY) manage.py demo --reuse --port $(PORT)
 
 # The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
-# loadgroup keeps a module marked xdist_group on one worker, so its
-# module-wide setup (a browser, a corpus, subprocess scenarios) runs once.
+# loadscope sends each module to one worker, so a module-wide setup (one
+# Chromium, the device corpus, the kill-and-rerun scenarios, the examined
+# runs) is made once, not once per worker.
 TEST_WORKERS ?= auto
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

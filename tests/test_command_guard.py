@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-# One worker runs the whole module (make test: --dist loadgroup): its migrated SQLite file is made once per module.
-pytestmark = pytest.mark.xdist_group("command_guard")
-
 ROOT = Path(__file__).resolve().parent.parent
 
 

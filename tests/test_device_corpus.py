@@ -20,9 +20,6 @@ import pytest
 
 from viewstats.enrich import devices
 
-# One worker runs the whole module (make test: --dist loadgroup): the corpus is classified once per module.
-pytestmark = pytest.mark.xdist_group("device_corpus")
-
 CORPUS = Path(__file__).parent / "data" / "ua_corpus.tsv"
 # Our thresholds: a class may not fall below its floor, the whole below 95 %.
 TYPE_ACCURACY = 0.95

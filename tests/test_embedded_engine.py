@@ -1223,6 +1223,10 @@ def _expression(r, depth=0):
         lambda: {"$and": sub()},
         lambda: {"$not": [sub()]},
         lambda: {"$add": [sub(), 1]},
+        lambda: {r.choice(["$add", "$multiply"]): r.choice([
+            [sub() for _ in range(r.randrange(0, 4))], sub(), [sub(), 3, Decimal128("1.5")],
+            [T0, sub(), 60000], [sub(), T0, timedelta(hours=1)], [10 ** 300, 10.0 ** 300, sub()],
+            [{r.choice(["$year", "$month", "$dayOfMonth"]): {"date": sub(), "timezone": "UTC"}}, 100]])},
         lambda: {"$toString": sub()},
         lambda: {"$toLong": sub()},
         lambda: {r.choice(["$subtract", "$divide"]): r.choice([[sub(), sub()], [sub()], sub()])},

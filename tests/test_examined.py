@@ -22,6 +22,7 @@ import copy
 import io
 import random
 import threading
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -32,9 +33,6 @@ from tests.factories import DEVICE_TYPES, empty_store, make_operator
 from viewstats import documents, rollups, store
 from viewstats.documents import session_document
 from viewstats.reports import counters, run
-
-# One worker runs the whole module (make test: --dist loadgroup): a case's two checks share its runs, and the cases the first rollup build.
-pytestmark = pytest.mark.xdist_group("examined")
 
 # --- the meter ------------------------------------------------------------------
 
@@ -344,7 +342,7 @@ def _scenario(op, case, clock, doubled):
 @pytest.mark.django_db
 @pytest.mark.parametrize("case, check", _params())
 def test_examined_follows_the_window_not_the_history(metered_operator, clock, settings, case, check):
-    settings.SMARTYSTATS_LOCK_PREFIX = "test-examined:"
+    settings.SMARTYSTATS_LOCK_PREFIX = f"test-examined-{uuid.uuid4().hex}:"  # runs side by side
     if case not in _measured:
         before = _scenario(metered_operator, case, clock, doubled=False)
         after = _scenario(metered_operator, case, clock, doubled=True)

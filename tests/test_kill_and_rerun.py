@@ -35,9 +35,6 @@ from pathlib import Path
 
 import pytest
 
-# One worker runs the whole module (make test: --dist loadgroup): the scenarios run once per module, for all three tests.
-pytestmark = pytest.mark.xdist_group("kill_and_rerun")
-
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NOW = datetime(2024, 3, 1, 14, 37, 21, tzinfo=timezone.utc)  # first runs fill from 1 February

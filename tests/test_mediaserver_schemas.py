@@ -192,7 +192,9 @@ def test_seconds_and_milliseconds_give_the_same_session(client, operator, versio
         assert body["accepted"] == 4 and body["rejected"] == [], (unit, body)
     docs = session_docs(operator)
     assert len(docs) == 3
-    assert comparable(docs[0]) == comparable(docs[1]) == comparable(docs[2])
+    # The first delivery may find the User-Agent's device details still pending.
+    pending = any(d.get("ua_pending") for d in docs)
+    assert comparable(docs[0], pending) == comparable(docs[1], pending) == comparable(docs[2], pending)
     assert {d["start"] for d in docs} == {at(OPENED, days)}
     # The same events in the other unit are the same events: a resend either way is refused.
     for unit, server in servers.items():

@@ -22,9 +22,6 @@ from viewstats.mediaserver import traffic_buckets
 from viewstats.models import OperatorStaff
 from viewstats.reports.run import BREAKDOWNS, REPORTS
 
-# One worker runs the whole module (make test: --dist loadgroup): one Chromium per module.
-pytestmark = pytest.mark.xdist_group("reports_browser")
-
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 WIDTH = 1440

@@ -87,6 +87,7 @@ import gc
 import heapq
 import itertools
 import logging
+import numbers
 import operator
 import os
 import shutil
@@ -840,6 +841,41 @@ def _compile_binary(operator, values):
     return arithmetic
 
 
+def _compile_nary(operator, values):
+    # _Parser._eval_arithmetic_operator's N-ary branch: $add (dates too) and $multiply.
+    if type(values) is not list or not values:
+        return None
+    parts = [_compiled(value) for value in values]
+    add = operator == "$add"
+    decimal_support = mm_aggregate.decimal_support
+
+    def nary(doc, user_vars):
+        try:
+            numbers_ = [part(doc, user_vars) for part in parts]
+            if add and any(isinstance(v, datetime) for v in numbers_):
+                result = numbers_[0]
+                for v in numbers_[1:]:
+                    if isinstance(v, timedelta):
+                        result += v
+                    elif isinstance(v, (int, float)):
+                        result += timedelta(milliseconds=v)
+                return result
+            for v in numbers_:
+                if v is None or v is NOTHING:
+                    return None
+                if decimal_support and isinstance(v, Decimal128):
+                    continue
+                assert isinstance(v, numbers.Number), f"{operator} only uses numbers"
+            if decimal_support:
+                numbers_ = [v.to_decimal() if isinstance(v, Decimal128) else v for v in numbers_]
+            if add:
+                return sum(numbers_)
+            return functools.reduce(lambda x, y: x * y, numbers_)
+        except (OverflowError, ValueError) as e:
+            raise mm_aggregate.OperationFailure(f"Error processing {operator}: {e}") from e
+    return nary
+
+
 def _compile_to_long(operator, values):
     # _Parser._handle_type_convertion_to_long.
     inner = _compiled(values)
@@ -952,6 +988,9 @@ _OPERATORS = {operator: compile_operator for operator, group, compile_operator i
     *((op, "comparison_operators", _compile_comparison) for op in _SORTING),
     ("$and", "boolean_operators", _compile_boolean),
     ("$or", "boolean_operators", _compile_boolean),
+    *((op, "arithmetic_operators", _compile_nary) for op in ("$add", "$multiply")
+      if op not in mm_aggregate.binary_arithmetic_operators | mm_aggregate.unary_arithmetic_operators
+      | mm_aggregate.unary_bitwise_operators | mm_aggregate.binary_bitwise_operators),
     *((op, "arithmetic_operators", _compile_binary) for op in ("$subtract", "$divide")
       if op in mm_aggregate.binary_arithmetic_operators
       and op not in mm_aggregate.binary_arithmetic_operators_with_optional_second_number
