@@ -17,8 +17,9 @@ the dependencies of the interpreter running this test through a .pth file
 project into it (`pip --python <venv>/bin/python install --no-deps <path>`).
 The build backend (setuptools + wheel) comes through the same .pth file when
 it can build a wheel without isolation, else pip's build isolation fetches it
-from the configured package index. The checkout is copied first, because pip builds in the source
-tree and would otherwise write build/ and *.egg-info into it.
+from the configured package index. The checkout is copied first, because pip
+builds in the source tree and would otherwise write build/ and *.egg-info
+into it.
 
 Per run: every file is under tmp_path; the embedded MongoDB engine lives in
 the scenario's own process; the smartystats run locks get a per-run prefix

@@ -55,22 +55,13 @@ def bf_bucket(world, name, start, end):
             if mine and all(a.deactivation_date for a in mine):
                 n += start <= max(a.deactivation_date for a in mine) < end
         return {None: n}
-    pays = [p for p in _processed_payments(world) if start <= p.created_at < end]
+    pays = [p for p in world.payments if p.processed and start <= p.created_at < end]
     if name == "paying_customers":
         return {None: len({p.customer_id for p in pays})}
     out = defaultdict(Decimal)
     for p in pays:
         out[p.currency] += p.amount if name == "payments_sum" else 1
     return dict(out)
-
-
-def _processed_payments(world):
-    # Kept on the world while its payments stay the same: the hourly series
-    # ask for every hour of weeks of data.
-    key = (id(world.payments), len(world.payments))
-    if getattr(world, "_processed", (None,))[0] != key:
-        world._processed = (key, [p for p in world.payments if p.processed])
-    return world._processed[1]
 
 
 def bf_online_at(sessions, t):

@@ -106,9 +106,9 @@ from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 from mongomock_ng import aggregate as mm_aggregate
+from mongomock_ng import collection as mm_collection
 from mongomock_ng import command_cursor as mm_command_cursor
 from mongomock_ng import filtering, helpers
-from mongomock_ng import collection as mm_collection
 from mongomock_ng import store as mm_store
 from mongomock_ng.collection import (Collection, Cursor, _cast_document_class, _copy_field,
                                      _profiler_get_operation, _profiler_get_sort, _profiler_set_sort)
@@ -851,26 +851,26 @@ def _compile_nary(operator, values):
 
     def nary(doc, user_vars):
         try:
-            numbers_ = [part(doc, user_vars) for part in parts]
-            if add and any(isinstance(v, datetime) for v in numbers_):
-                result = numbers_[0]
-                for v in numbers_[1:]:
+            operands = [part(doc, user_vars) for part in parts]
+            if add and any(isinstance(v, datetime) for v in operands):
+                result = operands[0]
+                for v in operands[1:]:
                     if isinstance(v, timedelta):
                         result += v
                     elif isinstance(v, (int, float)):
                         result += timedelta(milliseconds=v)
                 return result
-            for v in numbers_:
+            for v in operands:
                 if v is None or v is NOTHING:
                     return None
                 if decimal_support and isinstance(v, Decimal128):
                     continue
                 assert isinstance(v, numbers.Number), f"{operator} only uses numbers"
             if decimal_support:
-                numbers_ = [v.to_decimal() if isinstance(v, Decimal128) else v for v in numbers_]
+                operands = [v.to_decimal() if isinstance(v, Decimal128) else v for v in operands]
             if add:
-                return sum(numbers_)
-            return functools.reduce(lambda x, y: x * y, numbers_)
+                return sum(operands)
+            return functools.reduce(lambda x, y: x * y, operands)
         except (OverflowError, ValueError) as e:
             raise mm_aggregate.OperationFailure(f"Error processing {operator}: {e}") from e
     return nary
