@@ -34,8 +34,12 @@ demo-serve: $(VENV)/.installed
 # runs) is made once, not once per worker.
 TEST_WORKERS ?= auto
 
+# The suite starts many Python processes (the workers, the kill-and-rerun
+# zygotes, the fresh-install check); with PYTHONDONTWRITEBYTECODE set, each
+# compiled the project and rewrote the tests' asserts anew: about 4 s of CPU
+# a process. The tests keep their bytecode (in __pycache__, ignored by git).
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

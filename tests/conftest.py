@@ -92,3 +92,21 @@ def operator(db, host_kind):
 @pytest.fixture
 def other_operator(db, host_kind):
     return make_operator("Beta Net")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium (Debian's, at /usr/bin/chromium) for the whole run;
+    each test opens its own context. Without it the browser tests fail, not skip."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread, which Django's
+    # database calls would otherwise refuse to run beside.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -99,24 +99,21 @@ def make_operator(name, channels=6, accounts=4, enabled=True, epg_day=None):
     b = current_builder()
     now = datetime.now(timezone.utc)
     client_id = b.operator(name)
-    for system_name in DEVICE_TYPES:
-        b.device_type(client_id, system_name, enabled)
+    b.device_types(client_id, DEVICE_TYPES, enabled)
     op = Operator(client=SimpleNamespace(id=client_id, name=name), tariffs=[], categories=[],
                   channels=[], builder=b)
     op.tariffs = [SimpleNamespace(id=b.tariff(client_id, f"{name} {t}"), name=f"{name} {t}")
                   for t in ("Basic", "Premium")]
-    op.categories = [SimpleNamespace(id=b.category(client_id, c), name=c) for c in ("News", "Kids", "Sport")]
-    for i in range(channels):
-        channel_name = f"{name} ch{i + 1}"
-        category_ids = (op.categories[i % len(op.categories)].id,)
-        channel_id = b.channel(client_id, channel_name, i + 1, category_ids)
-        op.channels.append(SimpleNamespace(id=channel_id, name=channel_name, number=i + 1,
-                                           category_ids=category_ids))
-    for i in range(accounts):
-        customer_id = b.customer(client_id, now)
-        account_id = b.account(client_id, customer_id, now, [op.tariffs[i % 2].id])
+    names = ("News", "Kids", "Sport")
+    op.categories = [SimpleNamespace(id=i, name=c) for i, c in zip(b.categories(client_id, names), names)]
+    rows = [(f"{name} ch{i + 1}", i + 1, (op.categories[i % len(op.categories)].id,)) for i in range(channels)]
+    op.channels = [SimpleNamespace(id=channel_id, name=channel_name, number=number, category_ids=category_ids)
+                   for channel_id, (channel_name, number, category_ids) in zip(b.channels(client_id, rows), rows)]
+    customer_ids = b.customers(client_id, [now] * accounts)
+    rows = [(customer_id, now, [op.tariffs[i % 2].id]) for i, customer_id in enumerate(customer_ids)]
+    for account_id, (customer_id, _, tariff_ids) in zip(b.accounts(client_id, rows), rows):
         op.accounts.append(SimpleNamespace(id=account_id, customer_id=customer_id or account_id,
-                                           tariff_ids=[op.tariffs[i % 2].id]))
+                                           tariff_ids=tariff_ids))
     day = epg_day or now.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = [(ch.id, day + timedelta(days=d, hours=h), day + timedelta(days=d, hours=h + 2), f"{ch.name} show {d}/{h}")
             for ch in op.channels for d in (-1, 0, 1) for h in range(0, 24, 2)]

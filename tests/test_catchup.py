@@ -24,7 +24,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
 from tests.factories import current_builder
-from tests.test_reports_browser import admin, check_charts, check_layout, chromium, load  # noqa: F401
+from tests.test_reports_browser import admin, check_charts, check_layout, load  # noqa: F401
 from viewstats import catchup, store
 from viewstats.documents import session_document
 

@@ -4,7 +4,6 @@ Needs Debian's chromium at /usr/bin/chromium (.ci/run installs it); without
 it the test fails rather than skips. The screenshot lands in
 test-output/dynamics.png.
 """
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,17 +11,15 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from tests.browser import admin_page
 from tvmiddleware.fixtures import generate
 from tests.test_smartystats_dynamics import NOW, bf_bucket, bf_peak, isolated_locks  # noqa: F401
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_dynamics_tab_shows_the_numbers_and_draws_the_charts(live_server, client, operator, settings):
-    from playwright.sync_api import sync_playwright
-
+def test_dynamics_tab_shows_the_numbers_and_draws_the_charts(chromium, live_server, client, operator, settings):
     settings.SMARTYSTATS_HOURLY_DAYS = 1
     world = generate(operator.client, now=NOW, seed=91, sessions=250)
     for command in ("cache_customers_dynamic", "save_stats", "cache_max_online"):
@@ -40,37 +37,25 @@ def test_dynamics_tab_shows_the_numbers_and_draws_the_charts(live_server, client
         "online_peak_accounts": bf_peak(world.sessions, first, end)[0],
     }
     OUTPUT.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1800})
-            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie,
-                                  "url": live_server.url}])
-            page = context.new_page()
-            page.set_default_timeout(10000)
-            errors = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{live_server.url}/admin/smartystats/dynamics/?client_id={operator.client.id}"
-                      f"&from=2024-03-01&to=2024-03-09")
-            page.wait_for_selector("#sm-dynamics[data-rendered]", timeout=20000)
-            assert page.get_attribute("#sm-dynamics", "data-rendered") == "5", page.inner_text("#sm-status")
-            shown = {key: page.get_attribute(f'#sm-cards [data-widget="{key}"] .sm-value', "data-value")
-                     for key in expected}
-            assert {k: int(v) for k, v in shown.items()} == expected
-            assert page.inner_text('#sm-now [data-widget="snapshot_accounts_active"] .sm-value') == str(
-                sum(a.active for a in world.accounts))
-            # Every chart exists and has drawn something on its canvas.
-            drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.sm-chart canvas')).map(c => {
-                const chart = Chart.getChart(c);
-                const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                let ink = 0; for (let i = 3; i < px.length; i += 4) { if (px[i]) ink++; }
-                return {id: c.id, points: chart ? chart.data.labels.length : 0, ink: ink};
-            })""")
-            assert len(drawn) == 5
-            for chart in drawn:
-                assert chart["points"] == 9 and chart["ink"] > 1000, chart
-            page.screenshot(path=str(OUTPUT / "dynamics.png"), full_page=True)
-            assert errors == []
-        finally:
-            browser.close()
+    with admin_page(chromium, live_server, settings, cookie, 1400, 1800, timeout=10000) as (page, errors):
+        page.goto(f"{live_server.url}/admin/smartystats/dynamics/?client_id={operator.client.id}"
+                  f"&from=2024-03-01&to=2024-03-09")
+        page.wait_for_selector("#sm-dynamics[data-rendered]", timeout=20000)
+        assert page.get_attribute("#sm-dynamics", "data-rendered") == "5", page.inner_text("#sm-status")
+        shown = {key: page.get_attribute(f'#sm-cards [data-widget="{key}"] .sm-value', "data-value")
+                 for key in expected}
+        assert {k: int(v) for k, v in shown.items()} == expected
+        assert page.inner_text('#sm-now [data-widget="snapshot_accounts_active"] .sm-value') == str(
+            sum(a.active for a in world.accounts))
+        # Every chart exists and has drawn something on its canvas.
+        drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.sm-chart canvas')).map(c => {
+            const chart = Chart.getChart(c);
+            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let ink = 0; for (let i = 3; i < px.length; i += 4) { if (px[i]) ink++; }
+            return {id: c.id, points: chart ? chart.data.labels.length : 0, ink: ink};
+        })""")
+        assert len(drawn) == 5
+        for chart in drawn:
+            assert chart["points"] == 9 and chart["ink"] > 1000, chart
+        page.screenshot(path=str(OUTPUT / "dynamics.png"), full_page=True)
+        assert errors == []

@@ -83,8 +83,16 @@ class _filtered:
         applies, matcher = self.applies, self.matcher
         filtering.filter_applies = lambda *a, **k: (calls.append(1), applies(*a, **k))[1]
 
+        building = []
+
         def counted(*a, **k):
-            matches = matcher(*a, **k)
+            if building:  # a sub-filter's ($and, $or, $nor): its documents are the filter's
+                return matcher(*a, **k)
+            building.append(1)
+            try:
+                matches = matcher(*a, **k)
+            finally:
+                building.pop()
             return lambda doc: (calls.append(1), matches(doc))[1]
 
         embedded._matcher = counted
@@ -364,6 +372,15 @@ def test_inserts_refuse_and_store_what_the_engine_does():
     _both(plain.db.c, ours.db.c, lambda c: c.insert_many(copy.deepcopy(docs), ordered=False))
     _both(plain.db.c, ours.db.c, lambda c: list(c.find({}, {"_id": 0})))
     assert len(list(ours.db.c.find())) == len(list(plain.db.c.find())) >= 7
+    # A collection's validator, on or switched to warn.
+    for client in (plain, ours):
+        client.db.create_collection("v", validator={"n": {"$gte": 1}})
+        client.db.create_collection("w", validator={"n": {"$gte": 1}}, validationAction="warn")
+    for name in ("v", "w"):
+        for doc in ({"_id": 1, "n": 2}, {"_id": 2, "n": 0}, {"_id": 3}):
+            _both(plain.db[name], ours.db[name], lambda c: c.insert_one(dict(doc)))
+        _both(plain.db[name], ours.db[name], lambda c: list(c.find()))
+    assert [d["_id"] for d in ours.db.v.find()] == [1] and len(list(ours.db.w.find())) == 3
 
 
 def test_store_insert_unordered_reports_duplicate_positions():
@@ -1275,8 +1292,9 @@ def test_compiled_expressions_and_matchers_answer_as_the_engine(seed):
         value = r.choice([lambda: _value(r), lambda: _doc(r), lambda: {"t": T0 + timedelta(microseconds=1234)}])()
         assert repr(embedded._patched(value)) == repr(mm_helpers.patch_datetime_awareness_in_document(value))
     world, ranges = World(seed), Ranges(seed, 0.05)
-    for _ in range(1500):
-        spec = r.choice([world.filter, world.clause, ranges.filter, lambda: {
+
+    def field_clause():
+        return {
             r.choice(["a", "b", "start", "k", "a.x", "b.0", "c.x.x", "a.x.0"]): r.choice([
                 lambda: _value(r),
                 lambda: {op: _value(r) for op in r.sample(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$exists"],
@@ -1286,12 +1304,30 @@ def test_compiled_expressions_and_matchers_answer_as_the_engine(seed):
                 lambda: {},
             ])(),
             **({"$comment": "x"} if r.random() < 0.1 else {}),
-        }])()
+        }
+
+    def combined(depth=0):
+        """$and/$or/$nor of sub-filters (nested, with $expr and $$ variables the
+        engine evaluates without user variables), or of what the engine refuses."""
+        def sub():
+            return r.choice([field_clause, world.clause, ranges.filter, lambda: {"$expr": _expression(r)},
+                             lambda: {"$expr": {"$eq": ["$$v", r.randrange(3)]}},
+                             lambda: combined(depth + 1) if depth < 2 else {}])()
+        spec = {r.choice(["$and", "$or", "$nor"]): r.choice(
+            [lambda: [sub() for _ in range(r.randrange(1, 4))]] * 6 + [lambda: [], lambda: {"a": 1},
+                                                                        lambda: [sub(), 3], lambda: "ab"])()}
+        if r.random() < 0.4:
+            spec.update(field_clause())
+        return spec
+
+    for _ in range(1500):
+        spec = r.choice([world.filter, world.clause, ranges.filter, field_clause, combined])()
         spec = mm_helpers.patch_datetime_awareness_in_document(spec)
         doc = r.choice([lambda: _doc(r), world.doc, ranges.doc])()
-        a = _repr_outcome(lambda: bool(filtering.filter_applies(spec, doc)))
-        b = _repr_outcome(lambda: bool(embedded._matcher(spec)(doc)))
-        assert a == b, (spec, doc)
+        user_vars = r.choice([None, {"v": r.randrange(3)}])
+        a = _repr_outcome(lambda: bool(filtering.filter_applies(spec, doc, user_vars=user_vars)))
+        b = _repr_outcome(lambda: bool(embedded._matcher(spec, user_vars)(doc)))
+        assert a == b, (spec, doc, user_vars)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -8,6 +8,11 @@ with each process, so each process loads the same sessions from a dump made
 once; the SQL caches (FillState, Count, MaxOnline, OnlineNow, the popularity
 sortings) survive the kill in the SQLite file, as in production.
 
+The processes are forked from a "zygote" that has set Django up and read the
+dump once (one per scenario): a run's process starts with nothing but what a
+fresh `manage.py` would have after `django.setup()`, without paying for the
+interpreter and the imports each time.
+
 A kill lands either just before or just after a random SQL statement of the
 run (a hook in this driver, nothing in the product: every state the SQL caches
 can be left in), or after a random delay.
@@ -27,6 +32,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -57,22 +63,76 @@ def _driver(mode):
     settings.VIEWSTATS_REDIS_NAMESPACE = os.environ["KILLTEST_NAMESPACE"]
     settings.SMARTYSTATS_LOCK_BACKEND = "redis"
     settings.SMARTYSTATS_LOCK_REDIS_URL = REDIS_URL
-    from viewstats import store
-
-    db = store.get_db()
-    for name in db.list_collection_names():
-        db.drop_collection(name)
     if mode == "setup":
+        from viewstats import store
+
+        db = store.get_db()
+        for name in db.list_collection_names():
+            db.drop_collection(name)
         return _setup(db)
-    with open(os.environ["KILLTEST_DUMP"], "rb") as f:
-        for name, docs in pickle.load(f).items():
-            if docs:
-                db[name].insert_many(docs)
-    store.ensure_indexes()
+    return _zygote()
+
+
+def _zygote():
+    """Fork one run per request line (JSON: db, argv, env, out, err) read from stdin.
+
+    The child writes "READY <pid>" here, then its output goes to the files
+    `out` and `err`; this process writes "EXIT <status>" (negative: the signal
+    that ended it, as subprocess reports it) when the child is gone."""
+    from django.core.management import get_commands, load_command_class
+
     from viewstats import documents
 
+    with open(os.environ["KILLTEST_DUMP"], "rb") as f:
+        dump = pickle.load(f)
+    for name, app in get_commands().items():  # what execute_from_command_line would import
+        if app in ("viewstats", "smartystats", "tvmiddleware"):
+            load_command_class(app, name)
     documents.set_clock(lambda: NOW)  # the popularity commands' "now"
-    return _run(sys.argv[2:])
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request, dump)  # never returns
+        _, status = os.waitpid(pid, 0)
+        print(f"EXIT {os.waitstatus_to_exitcode(status)}", flush=True)
+
+
+def _child(request, dump):
+    from django.db import connections
+
+    from viewstats import store
+
+    code = 1
+    try:
+        os.environ.update(request["env"])
+        connections["default"].settings_dict["NAME"] = request["db"]
+        db = store.get_db()  # a new client: the zygote's is not this process's
+        for name in db.list_collection_names():
+            db.drop_collection(name)
+        for name, docs in dump.items():
+            if docs:
+                db[name].insert_many(docs)
+        store.ensure_indexes()
+        # The files exist before READY: a kill right after it leaves them empty, not missing.
+        files = [os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC) for name in ("out", "err")]
+        print(f"READY {os.getpid()}", flush=True)
+        for fd, target in zip((1, 2), files):
+            os.dup2(target, fd)
+            os.close(target)
+        try:
+            _run(request["argv"])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _setup(db):
@@ -111,7 +171,6 @@ def _run(argv):
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    print("READY", flush=True)
     try:
         with connection.execute_wrapper(killer):
             execute_from_command_line(["manage.py", *argv])
@@ -129,36 +188,63 @@ class World:
         self.template, self.dump = tmp / "template.sqlite3", tmp / "sessions.pickle"
         self.copies = 0
         self.clients = []
+        self.zygotes = {}
+        self.lock = threading.Lock()
 
     def mongo_name(self, namespace=None):
         return "test_" + (namespace or self.namespace).replace("-", "_")  # with MONGODB_URI set
 
-    def start(self, mode, db, *argv, namespace=None, **extra):
+    def start(self, mode, db, namespace=None, stderr=subprocess.PIPE):
         # SQLite files whatever the suite runs on (DATABASE=postgres in CI): the
         # test copies and compares the killed run's database file with a clean one.
         env = {**{k: v for k, v in os.environ.items() if k != "DATABASE"},
                "DJANGO_SETTINGS_MODULE": "tests.settings", "SQLITE_PATH": str(db),
                "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "kill-and-rerun-test",
                "KILLTEST_NAMESPACE": namespace or self.namespace, "KILLTEST_DUMP": str(self.dump),
-               "MONGODB_NAME": self.mongo_name(namespace), **{k: str(v) for k, v in extra.items()}}
-        return subprocess.Popen([sys.executable, "-m", "tests.test_kill_and_rerun", mode, *argv],
-                                cwd=ROOT, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               "MONGODB_NAME": self.mongo_name(namespace)}
+        return subprocess.Popen([sys.executable, "-m", "tests.test_kill_and_rerun", mode],
+                                cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=stderr)
 
-    def run(self, db, argv, delay=None, **extra):
-        """(exit status, stdout, stderr, seconds after READY, pid); `delay`: SIGKILL then."""
-        proc = self.start("run", db, *argv, **extra)
-        ready = proc.stdout.readline().strip()
+    def run(self, db, argv, delay=None, namespace=None, **extra):
+        """(exit status, stdout, stderr, seconds after READY, pid); `delay`: SIGKILL then.
+
+        Runs one at a time per namespace, in the zygote of that namespace."""
+        namespace = namespace or self.namespace
+        with self.lock:
+            if namespace not in self.zygotes:
+                log = self.tmp / f"zygote-{namespace}.err"
+                with open(log, "w") as stderr:
+                    self.zygotes[namespace] = (self.start("zygote", self.template, namespace, stderr), log)
+            zygote, log = self.zygotes[namespace]
+            self.copies += 1
+            out, err = self.tmp / f"run{self.copies}.out", self.tmp / f"run{self.copies}.err"
+        zygote.stdin.write(json.dumps({"db": str(db), "argv": argv, "out": str(out), "err": str(err),
+                                       "env": {k: str(v) for k, v in extra.items()}}) + "\n")
+        zygote.stdin.flush()
+        ready = zygote.stdout.readline().split()
+        assert ready and ready[0] in ("READY", "EXIT"), f"the zygote died: {log.read_text()}"
         began = time.monotonic()
-        if delay is not None and ready == "READY":
+        pid = int(ready[1]) if ready[0] == "READY" else None
+        if delay is not None and pid:
             time.sleep(delay)
-            proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=180)
-        return proc.returncode, out, err, time.monotonic() - began, proc.pid
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # the run finished first (and the zygote reaped it)
+        done = ready if ready[0] == "EXIT" else zygote.stdout.readline().split()
+        assert done and done[0] == "EXIT", f"the zygote died: {log.read_text()}"
+        return int(done[1]), out.read_text(), err.read_text(), time.monotonic() - began, pid
+
+    def close(self):
+        for zygote, _ in self.zygotes.values():
+            zygote.stdin.close()  # the zygote ends at the end of its input
+            zygote.wait(timeout=60)
 
     def copy(self):
-        self.copies += 1
-        db = self.tmp / f"run{self.copies}.sqlite3"
+        with self.lock:
+            self.copies += 1
+            db = self.tmp / f"run{self.copies}.sqlite3"
         shutil.copyfile(self.template, db)
         return db
 
@@ -265,6 +351,7 @@ def world(tmp_path_factory):
     assert proc.returncode == 0, err
     w.clients = json.loads(out.strip().splitlines()[-1])
     yield w
+    w.close()
     r = redis_client()
     for key in r.keys(namespace + "*"):
         r.delete(key)

@@ -7,14 +7,14 @@ and no raw dict or id may show where a name exists. Needs Debian's chromium
 at /usr/bin/chromium (.ci/run installs it); without it the tests fail rather
 than skip. Screenshots land in test-output/report-<name>.png.
 """
-import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from tests.browser import admin_page
 from tests.factories import make_operator
 from tests.test_reports_data import in_range, make_sessions
 from viewstats import store
@@ -22,7 +22,6 @@ from viewstats.mediaserver import traffic_buckets
 from viewstats.models import OperatorStaff
 from viewstats.reports.run import BREAKDOWNS, REPORTS
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 WIDTH = 1440
 
@@ -78,20 +77,6 @@ INSPECT = """() => {
 
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def chromium():
-    """One headless Chromium for the module; each test opens its own context."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def add_sessions(op, seed):
     """make_sessions' documents, with what ingestion would have stored besides:
     the media-server ones their 5-minute traffic (so the daily report has
@@ -143,14 +128,7 @@ def api(http, name, **params):
 
 def load(browser, live_server, settings, cookie, path, shot=None):
     """Open `path` at 1,440 px, wait for its charts; (what INSPECT reads, page errors)."""
-    context = browser.new_context(viewport={"width": WIDTH, "height": 900})
-    try:
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie,
-                              "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with admin_page(browser, live_server, settings, cookie, WIDTH, 900) as (page, errors):
         response = page.goto(live_server.url + path)
         assert response.status == 200, (path, response.status)
         if page.query_selector(".vs-chart"):
@@ -160,8 +138,6 @@ def load(browser, live_server, settings, cookie, path, shot=None):
             OUTPUT.mkdir(exist_ok=True)
             page.screenshot(path=str(OUTPUT / shot), full_page=True)
         return seen, errors
-    finally:
-        context.close()
 
 
 def query(params):

@@ -24,6 +24,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tests.browser import admin_page
 from tests.factories import make_operator
 from tests.test_reports_access import staff
 from viewstats import caching, sharing, store
@@ -716,17 +717,13 @@ def test_command_help_lists_the_checks():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_pages_in_chromium(live_server, client, settings):
+def test_pages_in_chromium(chromium, live_server, client, settings):
     """The list and one account's evidence in headless Chromium: charts drawn, no script error, no overflow.
 
     Needs Debian's chromium at /usr/bin/chromium; screenshots land in test-output/sharing-*.png.
     """
-    import os
     from pathlib import Path
 
-    from playwright.sync_api import sync_playwright
-
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     op = make_operator("Sharing TV", channels=12, accounts=8)
     maker = Maker(op)
     accounts = scenario(op, maker)
@@ -737,30 +734,19 @@ def test_pages_in_chromium(live_server, client, settings):
     output = Path(__file__).resolve().parent.parent / "test-output"
     output.mkdir(exist_ok=True)
     query = f"client={op.client.id}&date_from={params()['date_from']}&date_to={params()['date_to']}"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
-            page = context.new_page()
-            page.set_default_timeout(15000)
-            errors = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            for name, url, charts in (
-                    ("list", f"/viewstats/reports/sharing/?{query}", 2),
-                    ("account", f"/viewstats/reports/sharing/?{query}&account={accounts['shared'].id}", 1),
-                    ("restream", f"/viewstats/reports/sharing/?{query}&account={accounts['restream'].id}", 1)):
-                page.goto(live_server.url + url)
-                page.wait_for_selector('#vs-report[data-charts-drawn="yes"]')
-                drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.vs-chart canvas')).map(c => {
-                    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                    let ink = 0; for (let i = 3; i < px.length; i += 4) { if (px[i]) ink++; }
-                    return ink; })""")
-                assert len(drawn) == charts and all(ink > 1000 for ink in drawn), (name, drawn)
-                wide = page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
-                assert wide, f"{name}: the page is wider than the window"
-                page.screenshot(path=str(output / f"sharing-{name}.png"), full_page=True)
-            assert errors == []
-        finally:
-            browser.close()
+    with admin_page(chromium, live_server, settings, cookie, 1400, 1000) as (page, errors):
+        for name, url, charts in (
+                ("list", f"/viewstats/reports/sharing/?{query}", 2),
+                ("account", f"/viewstats/reports/sharing/?{query}&account={accounts['shared'].id}", 1),
+                ("restream", f"/viewstats/reports/sharing/?{query}&account={accounts['restream'].id}", 1)):
+            page.goto(live_server.url + url)
+            page.wait_for_selector('#vs-report[data-charts-drawn="yes"]')
+            drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.vs-chart canvas')).map(c => {
+                const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let ink = 0; for (let i = 3; i < px.length; i += 4) { if (px[i]) ink++; }
+                return ink; })""")
+            assert len(drawn) == charts and all(ink > 1000 for ink in drawn), (name, drawn)
+            wide = page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+            assert wide, f"{name}: the page is wider than the window"
+            page.screenshot(path=str(output / f"sharing-{name}.png"), full_page=True)
+        assert errors == []

@@ -49,9 +49,12 @@ def bf_bucket(world, name, start, end):
         return {None: sum(a.deactivation_date is not None and start <= a.deactivation_date < end
                           for a in accs)}
     if name == "customers_deactivated":
+        by_customer = defaultdict(list)
+        for a in accs:
+            by_customer[a.customer_id].append(a)
         n = 0
         for c in custs:
-            mine = [a for a in accs if a.customer_id == c.id]
+            mine = by_customer[c.id]
             if mine and all(a.deactivation_date for a in mine):
                 n += start <= max(a.deactivation_date for a in mine) < end
         return {None: n}

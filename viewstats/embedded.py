@@ -300,6 +300,13 @@ _EQUALITY_VALUES = frozenset({str, int, float, bool, type(None), datetime, Objec
 
 _MANY = object()
 
+# filtering.LOGICAL_OPERATOR_MAP over a non-empty list of dicts, each sub-filter a _matcher.
+_COMBINE = {
+    "$and": lambda doc, subs: all(m(doc) for m in subs),
+    "$or": lambda doc, subs: any(m(doc) for m in subs),
+    "$nor": lambda doc, subs: all(not m(doc) for m in subs),
+}
+
 
 def _candidate(doc, path):
     """filtering.iter_key_candidates of a path in a dict where it is one value reached through dicts, else _MANY.
@@ -323,7 +330,9 @@ def _matcher(spec, user_vars=None):
     a clause on one value is true exactly when its operators all hold (or
     its plain value equals it): that is done here for plain values and the
     operators of _FIELD_OPERATORS, with the engine's own operator functions,
-    on values that are no list or tuple. Every other clause, and these on a
+    on values that are no list or tuple. `$and`, `$or` and `$nor` over a
+    non-empty list of dicts combine their sub-filters' matchers, in order,
+    stopping where the engine stops; `$expr` is _compiled. Every other clause, and these on a
     list, a tuple or a path through something else, are the engine's
     apply() of that clause alone (what it does for them within the whole
     filter). A document that is no dict goes to filter_applies whole.
@@ -342,6 +351,11 @@ def _matcher(spec, user_vars=None):
             tests.append((key, path, tuple((_FIELD_OPERATORS[op], operand) for op, operand in value.items()), None))
         elif path is not None and type(value) in _EQUALITY_VALUES:
             tests.append((key, path, None, value))
+        elif key in _COMBINE and type(value) is list and value and all(type(q) is dict for q in value):
+            # The engine applies each sub-filter with no user variables.
+            tests.append((None, _COMBINE[key], tuple(_matcher(q) for q in value), None))
+        elif key == "$expr":
+            tests.append((None, lambda doc, expression: expression(doc, user_vars), _compiled(value), None))
         else:
             tests.append((None, None, {key: value}, None))
 
@@ -350,7 +364,7 @@ def _matcher(spec, user_vars=None):
             return filtering.filter_applies(spec, doc, user_vars=user_vars)
         for key, path, ops, value in tests:
             if key is None:
-                if not apply(ops, doc, user_vars=user_vars):
+                if not (apply(ops, doc, user_vars=user_vars) if path is None else path(doc, ops)):
                     return False
                 continue
             held = _candidate(doc, path)
@@ -2908,8 +2922,8 @@ class _Collection(Collection):
             raise mm_collection.DuplicateKeyError(
                 "E11000 Duplicate Key Error", 11000, {"keyPattern": {"_id": 1}, "keyValue": {"_id": data["_id"]}})
         data = _patched(data)
-        if validate:
-            mm_collection.validate_against_validator(data, self.options())
+        if validate:  # it only reads the options: no copy of them (self.options()) per document
+            mm_collection.validate_against_validator(data, self._store.options)
         store[object_id] = data
         try:
             self._ensure_uniques(data)

@@ -18,6 +18,10 @@ class ToyBuilder(HostBuilder):
         m.BoxKind.objects.create(tenant_id=client_id, code=system_name, label=system_name.upper(),
                                  stats_on=collection_enabled)
 
+    def device_types(self, client_id, system_names, collection_enabled=True):
+        m.BoxKind.objects.bulk_create([m.BoxKind(tenant_id=client_id, code=s, label=s.upper(),
+                                                 stats_on=collection_enabled) for s in system_names])
+
     def set_collection(self, client_id, system_name, enabled):
         m.BoxKind.objects.filter(tenant_id=client_id, code=system_name).update(stats_on=enabled)
 
@@ -27,6 +31,19 @@ class ToyBuilder(HostBuilder):
     def category(self, client_id, name):
         position = m.Genre.objects.filter(tenant_id=client_id).count()
         return m.Genre.objects.create(tenant_id=client_id, label=name, position=position).id
+
+    def categories(self, client_id, names):
+        position = m.Genre.objects.filter(tenant_id=client_id).count()
+        return [g.id for g in m.Genre.objects.bulk_create(
+            [m.Genre(tenant_id=client_id, label=name, position=position + i) for i, name in enumerate(names)])]
+
+    def channels(self, client_id, rows):
+        streams = m.Stream.objects.bulk_create([m.Stream(tenant_id=client_id, title=name, lcn=number)
+                                                for name, number, _ in rows])
+        through = m.Stream.genres.through
+        through.objects.bulk_create([through(stream_id=s.id, genre_id=genre_id)
+                                     for s, (_, _, genre_ids) in zip(streams, rows) for genre_id in genre_ids])
+        return [s.id for s in streams]
 
     def channel(self, client_id, name, number, category_ids=(), enabled=True):
         stream = m.Stream.objects.create(tenant_id=client_id, title=name, lcn=number, visible=enabled)
@@ -60,6 +77,16 @@ class ToyBuilder(HostBuilder):
                                           status=STATUS.get(status, "closed"))
         m.PackageChange.objects.create(subscriber=sub, at=created_at, package_ids=sorted(tariff_ids))
         return sub.id
+
+    def accounts(self, client_id, rows):
+        subs = m.Subscriber.objects.bulk_create([m.Subscriber(tenant_id=client_id, joined_at=created_at)
+                                                 for _, created_at, _ in rows])
+        m.StatusChange.objects.bulk_create([m.StatusChange(subscriber=sub, at=created_at, status="on")
+                                            for sub, (_, created_at, _) in zip(subs, rows)])
+        m.PackageChange.objects.bulk_create([
+            m.PackageChange(subscriber=sub, at=created_at, package_ids=sorted(tariff_ids))
+            for sub, (_, created_at, tariff_ids) in zip(subs, rows)])
+        return [sub.id for sub in subs]
 
     def change_tariffs(self, client_id, account_id, tariff_ids, at):
         m.PackageChange.objects.create(subscriber_id=account_id, at=at, package_ids=sorted(tariff_ids))

@@ -36,6 +36,15 @@ class HostBuilder(ABC):
     def device_type(self, client_id, system_name, collection_enabled=True):
         """Let the operator serve devices of `system_name`."""
 
+    def device_types(self, client_id, system_names, collection_enabled=True):
+        """Let the operator serve devices of each of `system_names`.
+
+        One `device_type` each by default; a host may insert them at once
+        (so may it the other plural methods: tests build many operators).
+        """
+        for system_name in system_names:
+            self.device_type(client_id, system_name, collection_enabled)
+
     @abstractmethod
     def set_collection(self, client_id, system_name, enabled):
         """Tick or untick "Enable statistical data collection" for the device type."""
@@ -46,9 +55,17 @@ class HostBuilder(ABC):
     @abstractmethod
     def category(self, client_id, name) -> int: ...
 
+    def categories(self, client_id, names):
+        """Ids of new categories named `names`, in that order."""
+        return [self.category(client_id, name) for name in names]
+
     @abstractmethod
     def channel(self, client_id, name, number, category_ids=(), enabled=True) -> int:
         """A channel; channels come back from Host.channels in ascending `number`."""
+
+    def channels(self, client_id, rows):
+        """Ids of many channels, rows of (name, number, category_ids), in their order."""
+        return [self.channel(client_id, name, number, category_ids) for name, number, category_ids in rows]
 
     @abstractmethod
     def programme(self, client_id, channel_id, begin, end, title) -> int: ...
@@ -70,6 +87,15 @@ class HostBuilder(ABC):
         """An account active from `created_at` (until `active_until`, if given)
         with `tariff_ids` from `created_at`; `status` is its current status.
         `customer_id` is None for hosts without customers."""
+
+    def customers(self, client_id, created_ats):
+        """Ids of one new customer per `created_ats` (Nones for hosts without customers)."""
+        return [self.customer(client_id, created_at) for created_at in created_ats]
+
+    def accounts(self, client_id, rows):
+        """Ids of many active accounts, rows of (customer_id, created_at, tariff_ids)."""
+        return [self.account(client_id, customer_id, created_at, tariff_ids)
+                for customer_id, created_at, tariff_ids in rows]
 
     @abstractmethod
     def change_tariffs(self, client_id, account_id, tariff_ids, at):
