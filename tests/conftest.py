@@ -96,17 +96,29 @@ def other_operator(db, host_kind):
 
 @pytest.fixture(scope="session")
 def chromium():
-    """One headless Chromium (Debian's, at /usr/bin/chromium) for the whole run;
-    each test opens its own context. Without it the browser tests fail, not skip."""
+    """The run's headless Chromium (Debian's, at /usr/bin/chromium): a
+    tests.browser.Chromium. Without it the browser tests fail, not skip."""
+    from django.test.testcases import QuietWSGIRequestHandler
     from playwright.sync_api import sync_playwright
+
+    from tests.browser import Chromium
 
     # Playwright's sync API runs an event loop in this thread, which Django's
     # database calls would otherwise refuse to run beside.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    # The one browser context keeps its connections to the live server open
+    # between tests; a connection's server thread then outlives its test and
+    # closes a database connection that is no longer its own. As HTTP/1.0,
+    # the live server closes each connection after its response.
+    keep_alive = QuietWSGIRequestHandler.protocol_version
+    QuietWSGIRequestHandler.protocol_version = "HTTP/1.0"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            try:
+                yield Chromium(browser)
+            finally:
+                browser.close()
+    finally:
+        QuietWSGIRequestHandler.protocol_version = keep_alive

@@ -11,7 +11,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from tests.browser import admin_page
 from tvmiddleware.fixtures import generate
 from tests.test_smartystats_dynamics import NOW, bf_bucket, bf_peak, isolated_locks  # noqa: F401
 
@@ -37,7 +36,7 @@ def test_dynamics_tab_shows_the_numbers_and_draws_the_charts(chromium, live_serv
         "online_peak_accounts": bf_peak(world.sessions, first, end)[0],
     }
     OUTPUT.mkdir(exist_ok=True)
-    with admin_page(chromium, live_server, settings, cookie, 1400, 1800, timeout=10000) as (page, errors):
+    with chromium.admin_page(live_server, settings, cookie, 1400, 1800, timeout=10000) as (page, errors):
         page.goto(f"{live_server.url}/admin/smartystats/dynamics/?client_id={operator.client.id}"
                   f"&from=2024-03-01&to=2024-03-09")
         page.wait_for_selector("#sm-dynamics[data-rendered]", timeout=20000)

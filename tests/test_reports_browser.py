@@ -14,7 +14,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.browser import admin_page
 from tests.factories import make_operator
 from tests.test_reports_data import in_range, make_sessions
 from viewstats import store
@@ -126,9 +125,9 @@ def api(http, name, **params):
     return r.json()
 
 
-def load(browser, live_server, settings, cookie, path, shot=None):
+def load(chromium, live_server, settings, cookie, path, shot=None):
     """Open `path` at 1,440 px, wait for its charts; (what INSPECT reads, page errors)."""
-    with admin_page(browser, live_server, settings, cookie, WIDTH, 900) as (page, errors):
+    with chromium.admin_page(live_server, settings, cookie, WIDTH, 900) as (page, errors):
         response = page.goto(live_server.url + path)
         assert response.status == 200, (path, response.status)
         if page.query_selector(".vs-chart"):

@@ -24,7 +24,6 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.browser import admin_page
 from tests.factories import make_operator
 from tests.test_reports_access import staff
 from viewstats import caching, sharing, store
@@ -734,7 +733,7 @@ def test_pages_in_chromium(chromium, live_server, client, settings):
     output = Path(__file__).resolve().parent.parent / "test-output"
     output.mkdir(exist_ok=True)
     query = f"client={op.client.id}&date_from={params()['date_from']}&date_to={params()['date_to']}"
-    with admin_page(chromium, live_server, settings, cookie, 1400, 1000) as (page, errors):
+    with chromium.admin_page(live_server, settings, cookie, 1400, 1000) as (page, errors):
         for name, url, charts in (
                 ("list", f"/viewstats/reports/sharing/?{query}", 2),
                 ("account", f"/viewstats/reports/sharing/?{query}&account={accounts['shared'].id}", 1),
