@@ -2,9 +2,10 @@
 
 Counts of subscribers come from a Timeline (subscribers.py) built from the
 host's accounts and customers. Inside `reading()` (one command run for one
-client) a client's Timeline is built once and reused for every bucket, and
-its payments are read a stretch at a time (PAYMENTS_READ_AHEAD) instead of
-once per bucket and series; outside it, each call reads the host afresh.
+client, or one series' fill) a client's Timeline is built once and reused
+for every bucket, and its payments are read a stretch at a time
+(PAYMENTS_READ_AHEAD) instead of once per bucket and series; outside it,
+each call reads the host afresh.
 """
 import contextvars
 from bisect import bisect_left
@@ -31,7 +32,13 @@ _payment_stretches = contextvars.ContextVar("smartystats_payment_stretches", def
 
 @contextmanager
 def reading():
-    """Reuse each client's Timeline and payments until the block ends (host data is read once)."""
+    """Reuse each client's Timeline and payments until the block ends (host data is read once).
+
+    Inside another reading() block this one reuses that block's reads.
+    """
+    if _timelines.get() is not None:
+        yield
+        return
     timelines, stretches = _timelines.set({}), _payment_stretches.set({})
     try:
         yield

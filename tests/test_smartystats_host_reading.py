@@ -14,10 +14,10 @@ T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
 
 class Counting:
-    """The host, counting its payments() calls."""
+    """The host, counting its payments() and accounts() calls."""
 
     def __init__(self, real):
-        self.real, self.calls = real, 0
+        self.real, self.calls, self.account_reads = real, 0, 0
 
     def __getattr__(self, name):
         return getattr(self.real, name)
@@ -25,6 +25,10 @@ class Counting:
     def payments(self, *args):
         self.calls += 1
         return self.real.payments(*args)
+
+    def accounts(self, *args):
+        self.account_reads += 1
+        return self.real.accounts(*args)
 
 
 @pytest.mark.django_db
@@ -62,3 +66,28 @@ def test_payments_read_ahead_answer_as_the_host_bucket_by_bucket(host_kind, monk
     host.payments(op.client.id, *windows[0])
     host.payments(op.client.id, *windows[0])
     assert counting.calls == 2
+
+
+@pytest.mark.django_db
+def test_a_series_fill_reads_the_subscribers_once_and_nested_blocks_share_reads(host_kind, monkeypatch):
+    from smartystats import fill
+    from smartystats.models import Count
+    from smartystats.series import STATS
+    from viewstats import host as viewstats_host
+
+    op = make_operator("Readers")
+    counting = Counting(viewstats_host.get_host())
+    monkeypatch.setattr(host, "get_host", lambda: counting)
+    # Called directly, as a cron command's job calls it: a month of daily buckets
+    # or more (the operator's accounts start now), one read.
+    fill_to = datetime.now(timezone.utc) + timedelta(days=2)
+    assert fill.process_stat(op.client.id, STATS["accounts_active::day"], fill_to) > 28
+    assert counting.account_reads == 1
+    assert Count.objects.filter(client_id=op.client.id, series="accounts_active::day").exists()
+    with host.reading():
+        outer = host.timeline(op.client.id)
+        with host.reading():
+            assert host.timeline(op.client.id) is outer
+        assert host.timeline(op.client.id) is outer  # the inner block left the outer's reads alone
+    assert counting.account_reads == 2
+    assert host.timeline(op.client.id) is not outer  # outside any block: read afresh
