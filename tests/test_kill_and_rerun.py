@@ -36,6 +36,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -171,11 +172,25 @@ def _run(argv):
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
+    from smartystats import locks
+
+    hold, released = locks.hold, []
+
+    @contextmanager
+    def noting_release(name):
+        # The last statements (the command-run log) come after the command's
+        # lock is released: a kill there leaves no lock behind.
+        with hold(name):
+            yield
+        if name.startswith("command:"):
+            released.append(count)
+
+    locks.hold = noting_release
     try:
         with connection.execute_wrapper(killer):
             execute_from_command_line(["manage.py", *argv])
     finally:
-        print(f"STATEMENTS={count}", file=sys.stderr, flush=True)
+        print(f"STATEMENTS={count} RELEASED={released[-1] if released else count}", file=sys.stderr, flush=True)
 
 
 # --- the test (runs in pytest) ----------------------------------------------
@@ -309,12 +324,13 @@ def kill_and_rerun(world, command, seed):
     code, out, err, duration, _ = world.run(clean_db, argv, namespace=namespace)
     assert code == 0, err
     statements = int(err.rsplit("STATEMENTS=", 1)[1].split()[0])
+    released = int(err.rsplit("RELEASED=", 1)[1].split()[0])  # statements run under the command's lock
     clean = tables(clean_db)
     assert any(clean.get(t) for t in CACHES), "the clean run filled nothing"
 
     db = world.copy()
     first = 10 if statements > 20 else 1  # past the run lock: the kill leaves it behind
-    kill_at = rng.randrange(first, statements + 1)
+    kill_at = rng.randrange(first, released + 1)  # while the command's lock is held
     left_over = (statements - kill_at + 1) / statements  # about what the recovering run redoes
     kills = [dict(KILL_AT=kill_at, KILL_WHEN=rng.choice(["before", "after"])),
              dict(delay=round(rng.uniform(0.0, duration * left_over), 2))]
