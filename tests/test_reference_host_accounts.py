@@ -1,4 +1,5 @@
-"""The reference host reads accounts a page at a time, with their tariff periods and devices."""
+"""The reference host reads accounts a page at a time, with their tariff periods and devices;
+the seeded generator writes the history saving them one by one would."""
 from datetime import datetime, timezone
 
 import pytest
@@ -31,3 +32,24 @@ def test_accounts_in_pages_are_the_accounts_one_by_one(operator, other_operator,
     assert list(host.accounts(operator.client.id)) == whole
     assert host.account(other_operator.client.id, whole[0].id) is None  # another operator's id
     assert host.account(operator.client.id, "not a number") is None
+
+
+@pytest.mark.django_db
+def test_generated_subscribers_carry_the_history_saving_them_one_by_one_writes(operator, other_operator):
+    """tvmiddleware.fixtures.generate inserts a table at a time; the same accounts
+    saved one by one (tariffs set through Account.tariffs, which records the
+    periods) get the same tariff periods and devices."""
+    now = datetime(2024, 3, 10, 14, 37, 21, tzinfo=timezone.utc)
+    world = generate(operator.client, now=now, seed=11, customers=25, sessions=0, payments=0)
+    assert any(world.tariffs.values()) and any(world.devices.values())
+    for acc in world.accounts:
+        copy = m.Account.objects.create(
+            client=other_operator.client, customer=m.Customer.objects.create(client=other_operator.client),
+            abonement=f"copy-{acc.id}", password="pw", created_at=acc.created_at,
+            activation_date=acc.activation_date, deactivation_date=acc.deactivation_date)
+        copy.tariffs.set(acc.tariffs.all())
+        periods = [list(m.AccountTariffPeriod.objects.filter(account=a).order_by("tariff_id")
+                        .values_list("tariff_id", "start", "end")) for a in (acc, copy)]
+        assert periods[0] == periods[1], acc.abonement
+        assert sorted(acc.devices.values_list("play_device__system_name", flat=True)) == sorted(world.devices[acc.id])
+        assert set(acc.tariffs.values_list("id", flat=True)) == world.tariffs[acc.id]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from django.utils import timezone
+
 from tvmiddleware import models as host
 
 from viewstats import store
@@ -28,6 +30,29 @@ class World:
     sessions: list = field(default_factory=list)    # session dicts as stored
     devices: dict = field(default_factory=dict)     # account id -> set of system names
     tariffs: dict = field(default_factory=dict)     # account id -> set of tariff ids
+
+
+def _insert_subscribers(world, customers, accounts):
+    """Insert the customers and the (account, tariffs, play devices) rows, and
+    what saving them one by one would have written besides: the accounts'
+    first tariff periods (tariffs.record_added, from the account's start)."""
+    host.Customer.objects.bulk_create(customers)
+    host.Account.objects.bulk_create([acc for acc, _, _ in accounts])
+    now = timezone.now()
+    through = host.Account.tariffs.through
+    through.objects.bulk_create([through(account_id=acc.id, tariff_id=t.id)
+                                 for acc, chosen, _ in accounts for t in chosen])
+    host.AccountTariffPeriod.objects.bulk_create([
+        host.AccountTariffPeriod(account_id=acc.id, tariff_id=t, start=min(now, acc.activation_date or acc.created_at))
+        for acc, chosen, _ in accounts for t in sorted({t.id for t in chosen})])
+    host.AccountDevice.objects.bulk_create([
+        host.AccountDevice(account=acc, play_device=pd, device_uid=f"{acc.id}-{pd.id}")
+        for acc, _, devices in accounts for pd in devices])
+    world.customers += customers
+    for acc, chosen, devices in accounts:
+        world.tariffs[acc.id] = {t.id for t in chosen}
+        world.devices[acc.id] = {pd.system_name for pd in devices}
+        world.accounts.append(acc)
 
 
 def _instant(rng, start, end):
@@ -58,12 +83,15 @@ def generate(client, *, now, seed, customers=30, days=45, sessions=400, payments
         world.tariffs[acc.id] = set(acc.tariffs.values_list("id", flat=True))
         world.devices[acc.id] = set(acc.devices.values_list("play_device__system_name", flat=True))
     n_existing = len(world.accounts)
+    # Rows are made in memory, in the order (and with the random draws) of
+    # creating them one by one, then inserted a table at a time.
+    new_customers, new_accounts = [], []  # new_accounts: (account, tariffs, play devices)
     for i in range(customers):
         created = _instant(rng, origin - timedelta(days=20), now)
         if rng.random() < 0.1:  # arrivals right at midnight test the edges
             created = created.replace(hour=0, minute=0, second=0)
-        cust = host.Customer.objects.create(client=client, first_name=f"gen{seed}-{i}", created_at=created)
-        world.customers.append(cust)
+        cust = host.Customer(client=client, first_name=f"gen{seed}-{i}", created_at=created)
+        new_customers.append(cust)
         for j in range(rng.choice([1, 1, 1, 2, 3])):
             acc_created = min(created + timedelta(hours=rng.randrange(0, 72)), now)
             activation = None if rng.random() < 0.4 else min(
@@ -75,19 +103,15 @@ def generate(client, *, now, seed, customers=30, days=45, sessions=400, payments
             active = deactivation is None or deactivation > now
             if active and rng.random() < 0.08:
                 active = False  # blocked by hand, no date recorded
-            acc = host.Account.objects.create(
-                client=client, customer=cust, abonement=f"g{client.id}-{seed}-{n_existing + len(world.accounts)}",
+            acc = host.Account(
+                client=client, customer=cust, abonement=f"g{client.id}-{seed}-{n_existing + len(world.accounts) + len(new_accounts)}",
                 password="pw", created_at=acc_created, activation_date=activation,
                 deactivation_date=deactivation, active=active,
                 status_reason="ACTIVE" if active else rng.choice(REASONS))
             chosen = rng.sample(tariffs, rng.randrange(0, len(tariffs) + 1))
-            acc.tariffs.set(chosen)
-            world.tariffs[acc.id] = {t.id for t in chosen}
-            world.devices[acc.id] = set()
-            for pd in rng.sample(play_devices, rng.randrange(0, min(3, len(play_devices)) + 1)):
-                host.AccountDevice.objects.create(account=acc, play_device=pd, device_uid=f"{acc.id}-{pd.id}")
-                world.devices[acc.id].add(pd.system_name)
-            world.accounts.append(acc)
+            devices = rng.sample(play_devices, rng.randrange(0, min(3, len(play_devices)) + 1))
+            new_accounts.append((acc, chosen, devices))
+    _insert_subscribers(world, new_customers, new_accounts)
     pay_rows = []
     for _ in range(payments):
         cust = rng.choice(world.customers)
