@@ -9,9 +9,9 @@ once; the SQL caches (FillState, Count, MaxOnline, OnlineNow, the popularity
 sortings) survive the kill in the SQLite file, as in production.
 
 The processes are forked from a "zygote" that has set Django up and read the
-dump once (one per scenario): a run's process starts with nothing but what a
-fresh `manage.py` would have after `django.setup()`, without paying for the
-interpreter and the imports each time.
+dump once (through a server per namespace, itself forked from it): a run's
+process starts with nothing but what a fresh `manage.py` would have after
+`django.setup()`, without paying for the interpreter and the imports each time.
 
 A kill lands either just before or just after a random SQL statement of the
 run (a hook in this driver, nothing in the product: every state the SQL caches
@@ -61,25 +61,22 @@ def _driver(mode):
     settings.DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA synchronous=OFF"
     django.setup()
     settings.SMARTYSTATS_HOURLY_DAYS = 1  # fewer hourly buckets: shorter runs, same protocol
-    settings.VIEWSTATS_REDIS_NAMESPACE = os.environ["KILLTEST_NAMESPACE"]
     settings.SMARTYSTATS_LOCK_BACKEND = "redis"
     settings.SMARTYSTATS_LOCK_REDIS_URL = REDIS_URL
     if mode == "setup":
         from viewstats import store
 
+        settings.VIEWSTATS_REDIS_NAMESPACE = os.environ["KILLTEST_NAMESPACE"]
         db = store.get_db()
         for name in db.list_collection_names():
             db.drop_collection(name)
         return _setup(db)
-    return _zygote()
+    return _zygote(json.loads(sys.argv[2]))
 
 
-def _zygote():
-    """Fork one run per request line (JSON: db, argv, env, out, err) read from stdin.
-
-    The child writes "READY <pid>" here, then its output goes to the files
-    `out` and `err`; this process writes "EXIT <status>" (negative: the signal
-    that ended it, as subprocess reports it) when the child is gone."""
+def _zygote(spec):
+    """Serve each namespace of `spec` ({namespace: [request fd, answer fd, MongoDB name]})
+    from a process of its own, forked once Django is set up and the dump read."""
     from django.core.management import get_commands, load_command_class
 
     from viewstats import documents
@@ -90,16 +87,43 @@ def _zygote():
         if app in ("viewstats", "smartystats", "tvmiddleware"):
             load_command_class(app, name)
     documents.set_clock(lambda: NOW)  # the popularity commands' "now"
-    for line in sys.stdin:
+    fds = [fd for requests, answers, _ in spec.values() for fd in (requests, answers)]
+    servers = []
+    for namespace, (requests, answers, mongo_name) in spec.items():
+        pid = os.fork()
+        if pid == 0:
+            for fd in fds:
+                if fd not in (requests, answers):
+                    os.close(fd)
+            _serve(namespace, mongo_name, os.fdopen(requests), os.fdopen(answers, "w"), dump)
+            os._exit(0)
+        servers.append(pid)
+    for fd in fds:
+        os.close(fd)
+    for pid in servers:
+        os.waitpid(pid, 0)
+
+
+def _serve(namespace, mongo_name, requests, answers, dump):
+    """Fork one run per request line (JSON: db, argv, env, out, err).
+
+    The child writes "READY <pid>" to `answers`, then its output goes to the
+    files `out` and `err`; this process writes "EXIT <status>" (negative: the
+    signal that ended it, as subprocess reports it) when the child is gone."""
+    from django.conf import settings
+
+    settings.VIEWSTATS_REDIS_NAMESPACE = namespace
+    settings.MONGODB_NAME = mongo_name  # with MONGODB_URI set
+    for line in requests:
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            _child(request, dump)  # never returns
+            _child(request, dump, answers)  # never returns
         _, status = os.waitpid(pid, 0)
-        print(f"EXIT {os.waitstatus_to_exitcode(status)}", flush=True)
+        print(f"EXIT {os.waitstatus_to_exitcode(status)}", file=answers, flush=True)
 
 
-def _child(request, dump):
+def _child(request, dump, answers):
     from django.db import connections
 
     from viewstats import store
@@ -108,7 +132,7 @@ def _child(request, dump):
     try:
         os.environ.update(request["env"])
         connections["default"].settings_dict["NAME"] = request["db"]
-        db = store.get_db()  # a new client: the zygote's is not this process's
+        db = store.get_db()  # a client of this process's own
         for name in db.list_collection_names():
             db.drop_collection(name)
         for name, docs in dump.items():
@@ -117,7 +141,7 @@ def _child(request, dump):
         store.ensure_indexes()
         # The files exist before READY: a kill right after it leaves them empty, not missing.
         files = [os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC) for name in ("out", "err")]
-        print(f"READY {os.getpid()}", flush=True)
+        print(f"READY {os.getpid()}", file=answers, flush=True)
         for fd, target in zip((1, 2), files):
             os.dup2(target, fd)
             os.close(target)
@@ -203,42 +227,60 @@ class World:
         self.template, self.dump = tmp / "template.sqlite3", tmp / "sessions.pickle"
         self.copies = 0
         self.clients = []
-        self.zygotes = {}
+        self.zygotes = {}  # namespace -> (request pipe, answer pipe) of the zygote's server
+        self.zygote = self.log = None
         self.lock = threading.Lock()
 
     def mongo_name(self, namespace=None):
         return "test_" + (namespace or self.namespace).replace("-", "_")  # with MONGODB_URI set
 
-    def start(self, mode, db, namespace=None, stderr=subprocess.PIPE):
+    def environment(self, db, namespace=None):
         # SQLite files whatever the suite runs on (DATABASE=postgres in CI): the
         # test copies and compares the killed run's database file with a clean one.
-        env = {**{k: v for k, v in os.environ.items() if k != "DATABASE"},
-               "DJANGO_SETTINGS_MODULE": "tests.settings", "SQLITE_PATH": str(db),
-               "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "kill-and-rerun-test",
-               "KILLTEST_NAMESPACE": namespace or self.namespace, "KILLTEST_DUMP": str(self.dump),
-               "MONGODB_NAME": self.mongo_name(namespace)}
-        return subprocess.Popen([sys.executable, "-m", "tests.test_kill_and_rerun", mode],
-                                cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=stderr)
+        return {**{k: v for k, v in os.environ.items() if k != "DATABASE"},
+                "DJANGO_SETTINGS_MODULE": "tests.settings", "SQLITE_PATH": str(db),
+                "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "kill-and-rerun-test",
+                "KILLTEST_NAMESPACE": namespace or self.namespace, "KILLTEST_DUMP": str(self.dump),
+                "MONGODB_NAME": self.mongo_name(namespace)}
+
+    def setup(self):
+        """Migrate the template, make the operators and their sessions; the clients' ids."""
+        proc = subprocess.run([sys.executable, "-m", "tests.test_kill_and_rerun", "setup"], cwd=ROOT,
+                              env=self.environment(self.template), capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        self.clients = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def start_zygote(self, namespaces):
+        """One zygote for `namespaces`, with a request pipe and an answer pipe each."""
+        spec, passed = {}, []
+        for namespace in namespaces:
+            requests, to_requests = os.pipe()
+            from_answers, answers = os.pipe()
+            spec[namespace] = [requests, answers, self.mongo_name(namespace)]
+            passed += [requests, answers]
+            self.zygotes[namespace] = (os.fdopen(to_requests, "w"), os.fdopen(from_answers))
+        self.log = self.tmp / "zygote.err"
+        with open(self.log, "w") as stderr:
+            self.zygote = subprocess.Popen(
+                [sys.executable, "-m", "tests.test_kill_and_rerun", "zygote", json.dumps(spec)], cwd=ROOT,
+                env=self.environment(self.template), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=stderr, pass_fds=passed)
+        for fd in passed:
+            os.close(fd)
 
     def run(self, db, argv, delay=None, namespace=None, **extra):
         """(exit status, stdout, stderr, seconds after READY, pid); `delay`: SIGKILL then.
 
-        Runs one at a time per namespace, in the zygote of that namespace."""
-        namespace = namespace or self.namespace
+        Runs one at a time per namespace, forked by the zygote's server of that namespace."""
+        requests, answers = self.zygotes[namespace or self.namespace]
         with self.lock:
-            if namespace not in self.zygotes:
-                log = self.tmp / f"zygote-{namespace}.err"
-                with open(log, "w") as stderr:
-                    self.zygotes[namespace] = (self.start("zygote", self.template, namespace, stderr), log)
-            zygote, log = self.zygotes[namespace]
             self.copies += 1
             out, err = self.tmp / f"run{self.copies}.out", self.tmp / f"run{self.copies}.err"
-        zygote.stdin.write(json.dumps({"db": str(db), "argv": argv, "out": str(out), "err": str(err),
-                                       "env": {k: str(v) for k, v in extra.items()}}) + "\n")
-        zygote.stdin.flush()
-        ready = zygote.stdout.readline().split()
-        assert ready and ready[0] in ("READY", "EXIT"), f"the zygote died: {log.read_text()}"
+        requests.write(json.dumps({"db": str(db), "argv": argv, "out": str(out), "err": str(err),
+                                   "env": {k: str(v) for k, v in extra.items()}}) + "\n")
+        requests.flush()
+        ready = answers.readline().split()
+        assert ready and ready[0] in ("READY", "EXIT"), f"the zygote died: {self.log.read_text()}"
         began = time.monotonic()
         pid = int(ready[1]) if ready[0] == "READY" else None
         if delay is not None and pid:
@@ -247,14 +289,15 @@ class World:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass  # the run finished first (and the zygote reaped it)
-        done = ready if ready[0] == "EXIT" else zygote.stdout.readline().split()
-        assert done and done[0] == "EXIT", f"the zygote died: {log.read_text()}"
+        done = ready if ready[0] == "EXIT" else answers.readline().split()
+        assert done and done[0] == "EXIT", f"the zygote died: {self.log.read_text()}"
         return int(done[1]), out.read_text(), err.read_text(), time.monotonic() - began, pid
 
     def close(self):
-        for zygote, _ in self.zygotes.values():
-            zygote.stdin.close()  # the zygote ends at the end of its input
-            zygote.wait(timeout=60)
+        for requests, answers in self.zygotes.values():
+            requests.close()  # each server ends at the end of its requests
+            answers.close()
+        self.zygote.wait(timeout=60)
 
     def copy(self):
         with self.lock:
@@ -362,10 +405,9 @@ def kill_and_rerun(world, command, seed):
 def world(tmp_path_factory):
     namespace = f"kill-{uuid.uuid4().hex[:12]}"
     w = World(tmp_path_factory.mktemp("kill"), namespace)
-    proc = w.start("setup", w.template)
-    out, err = proc.communicate(timeout=180)
-    assert proc.returncode == 0, err
-    w.clients = json.loads(out.strip().splitlines()[-1])
+    w.setup()
+    # The scenarios run side by side, each in a namespace of its own; the CLI test in the world's.
+    w.start_zygote([namespace, *(f"{namespace}-{command}" for command in COMMANDS)])
     yield w
     w.close()
     r = redis_client()
