@@ -1,6 +1,7 @@
 """viewstats.testing.HostBuilder over the toy middleware's tables."""
 from datetime import datetime, timezone
 
+from tests.sqlrows import insert_rows
 from viewstats import contract
 from viewstats.testing import HostBuilder
 
@@ -61,9 +62,7 @@ class ToyBuilder(HostBuilder):
         return m.Broadcast.objects.create(stream_id=channel_id, starts=begin, stops=end, caption=title).id
 
     def programmes(self, client_id, rows):
-        return [b.id for b in m.Broadcast.objects.bulk_create(
-            [m.Broadcast(stream_id=channel_id, starts=begin, stops=end, caption=title)
-             for channel_id, begin, end, title in rows])]
+        return insert_rows(m.Broadcast, ("stream", "starts", "stops", "caption"), rows)
 
     def customer(self, client_id, created_at):
         return None  # no customer layer
