@@ -1,7 +1,6 @@
 """viewstats.testing.HostBuilder over the toy middleware's tables."""
 from datetime import datetime, timezone
 
-from tests.sqlrows import insert_rows
 from viewstats import contract
 from viewstats.testing import HostBuilder
 
@@ -62,7 +61,9 @@ class ToyBuilder(HostBuilder):
         return m.Broadcast.objects.create(stream_id=channel_id, starts=begin, stops=end, caption=title).id
 
     def programmes(self, client_id, rows):
-        return insert_rows(m.Broadcast, ("stream", "starts", "stops", "caption"), rows)
+        return [b.id for b in m.Broadcast.objects.bulk_create(
+            [m.Broadcast(stream_id=channel_id, starts=begin, stops=end, caption=title)
+             for channel_id, begin, end, title in rows])]
 
     def customer(self, client_id, created_at):
         return None  # no customer layer
