@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import host, zones
-from .fill import last_successful_fill
+from .fill import last_successful_fills
 from .models import Count, MaxOnline, OnlineNow, StatsSnapshot
 from .series import DEFINITIONS, MAX_ONLINE, kind
 from .subscribers import STATUS_SOURCES
@@ -81,7 +81,7 @@ def filled_to(client_id, frequency, zone="UTC"):
     series = [f"{name}:{sub}:{frequency}" for name, (sub, _, _) in DEFINITIONS.items()] + [MAX_ONLINE]
     if zones.is_stale(client_id, zone, series):
         return None
-    ends = [last_successful_fill(client_id, name) for name in series]
+    ends = list(last_successful_fills(client_id, series).values())
     if any(e is None for e in ends):
         return None
     end = min(ends)

@@ -46,14 +46,25 @@ def initial_fill_start(series, fill_to, zone="UTC"):
 
 
 def last_successful_fill(client_id, series):
-    fs = FillState.objects.filter(client_id=client_id, series=series).first()
+    """The end of the last finished bucket of one series of the client, or None."""
+    return finished_end(FillState.objects.filter(client_id=client_id, series=series).first())
+
+
+def last_successful_fills(client_id, series):
+    """{name: last_successful_fill(client_id, name)} for each of `series`, in one query."""
+    states = {fs.series: fs for fs in FillState.objects.filter(client_id=client_id, series__in=series)}
+    return {name: finished_end(states.get(name)) for name in series}
+
+
+def finished_end(fs):
+    """The end of the last finished bucket that the fill state `fs` (or None) records."""
     if fs is None:
         return None
     if fs.state == FillState.DONE:
         return fs.end_time
-    if series == MAX_ONLINE:
+    if fs.series == MAX_ONLINE:
         return previous_boundary(fs.end_time, DAY, fs.zone)
-    return previous_boundary(fs.end_time, STATS[series].frequency, fs.zone)
+    return previous_boundary(fs.end_time, STATS[fs.series].frequency, fs.zone)
 
 
 def _fill_state(client_id, series, fill_to, zone):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from . import zones
-from .fill import last_successful_fill
+from .fill import finished_end
 from .models import FillState, StatsSnapshot
 from .series import DAILY_STATS as DAILY_SERIES
 from .series import ZONED_SERIES
@@ -91,7 +91,7 @@ def check(client_ids, now):
         for series in ZONED_SERIES:
             fs = states.get((client_id, series))
             last = None if fs is None else (fs.end_time if series == DAILY_SERIES
-                                            else last_successful_fill(client_id, series))
+                                            else finished_end(fs))
             finding = _judge(client_id, series, last, now)
             if fs is not None and fs.zone != zone:
                 finding.status = CRITICAL if finding.status == CRITICAL else WARNING

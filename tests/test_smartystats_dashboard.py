@@ -183,3 +183,23 @@ def test_the_page_never_reads_sessions(client, filled, operator, monkeypatch):
     assert client.get(PAGE).status_code == 200
     assert client.get("/admin/").status_code == 200
     assert not reads, "a request read raw sessions"
+
+
+@pytest.mark.django_db
+def test_filled_to_reads_every_series_watermark_in_one_query(filled, operator, django_assert_max_num_queries):
+    """The page's "cached up to": the least finished end over the series, as each
+    series' own watermark gives it (a STARTED one counts up to its bucket's start)."""
+    from smartystats import dashboard, fill
+    from smartystats.models import FillState
+    from smartystats.timeutils import DAY as DAILY, HOUR as HOURLY
+
+    FillState.objects.filter(client_id=operator.client.id, series="accounts_new::hour").update(
+        state=FillState.STARTED)
+    for frequency in (HOURLY, DAILY):
+        series = [fs.series for fs in FillState.objects.filter(client_id=operator.client.id)
+                  if fs.series.endswith(f":{'hour' if frequency == HOURLY else 'day'}")]
+        one_by_one = min(fill.last_successful_fill(operator.client.id, name) for name in series)
+        with django_assert_max_num_queries(2):
+            got = dashboard.filled_to(operator.client.id, frequency)
+        assert got == (one_by_one if frequency == HOURLY else datetime(2024, 3, 10, tzinfo=timezone.utc))
+    assert dashboard.filled_to(operator.client.id, HOURLY) == datetime(2024, 3, 10, 13, tzinfo=timezone.utc)
