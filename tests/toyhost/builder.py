@@ -2,7 +2,7 @@
 from datetime import datetime, timezone
 
 from viewstats import contract
-from viewstats.testing import HostBuilder
+from viewstats.testing import HostBuilder, insert_rows
 
 from . import models as m
 
@@ -61,9 +61,7 @@ class ToyBuilder(HostBuilder):
         return m.Broadcast.objects.create(stream_id=channel_id, starts=begin, stops=end, caption=title).id
 
     def programmes(self, client_id, rows):
-        return [b.id for b in m.Broadcast.objects.bulk_create(
-            [m.Broadcast(stream_id=channel_id, starts=begin, stops=end, caption=title)
-             for channel_id, begin, end, title in rows])]
+        return insert_rows(m.Broadcast, ("stream", "starts", "stops", "caption"), rows)
 
     def customer(self, client_id, created_at):
         return None  # no customer layer

@@ -15,7 +15,8 @@ and a status history, payments, a device login) and checks one contract
 method's meaning on it, including that nothing of one operator is answered
 for the other. The builder is also what the suite's own tests use to run
 its features on any host. Only HostContractTests needs pytest; the builder
-and the sample import without it.
+and the sample import without it. `insert_rows` inserts many rows of a
+model in a few statements, for a builder's plural methods.
 """
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from .. import contract
+from .rows import insert_rows  # noqa: F401  (for builders' plural methods)
 
 
 class HostBuilder(ABC):
