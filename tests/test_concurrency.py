@@ -10,6 +10,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from django.db import connections
 
 from viewstats import batch, host, push, store
 from viewstats.origin import Origin
@@ -27,6 +28,10 @@ def run_together(target, n=THREADS):
             results[i] = target(i)
         except Exception as exc:  # collected and failed on below
             errors.append(exc)
+        finally:
+            # A thread's database connections are its own: left open, they kept
+            # PostgreSQL from dropping the test database at the end of the run.
+            connections.close_all()
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
     for t in threads:
