@@ -108,7 +108,8 @@ def make_operator(name, channels=6, accounts=4, enabled=True, epg_day=None):
     op.categories = [SimpleNamespace(id=i, name=c) for i, c in zip(b.categories(client_id, names), names)]
     rows = [(f"{name} ch{i + 1}", i + 1, (op.categories[i % len(op.categories)].id,)) for i in range(channels)]
     op.channels = [SimpleNamespace(id=channel_id, name=channel_name, number=number, category_ids=category_ids)
-                   for channel_id, (channel_name, number, category_ids) in zip(b.channels(client_id, rows), rows)]
+                   for channel_id, (channel_name, number, category_ids)
+                   in zip(b.channels(client_id, rows), rows)]
     customer_ids = b.customers(client_id, [now] * accounts)
     rows = [(customer_id, now, [op.tariffs[i % 2].id]) for i, customer_id in enumerate(customer_ids)]
     for account_id, (customer_id, _, tariff_ids) in zip(b.accounts(client_id, rows), rows):

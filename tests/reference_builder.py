@@ -41,7 +41,8 @@ class ReferenceBuilder(HostBuilder):
     def categories(self, client_id, names):
         sort = m.ChannelCategory.objects.filter(client_id=client_id).count()
         return [c.id for c in m.ChannelCategory.objects.bulk_create(
-            [m.ChannelCategory(client_id=client_id, name=name, sort=sort + i) for i, name in enumerate(names)])]
+            [m.ChannelCategory(client_id=client_id, name=name, sort=sort + i)
+             for i, name in enumerate(names)])]
 
     def channels(self, client_id, rows):
         channels = m.Channel.objects.bulk_create([

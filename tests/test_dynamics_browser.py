@@ -18,7 +18,8 @@ OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_dynamics_tab_shows_the_numbers_and_draws_the_charts(chromium, live_server, client, operator, settings):
+def test_dynamics_tab_shows_the_numbers_and_draws_the_charts(chromium, live_server, client, operator,
+                                                             settings):
     settings.SMARTYSTATS_HOURLY_DAYS = 1
     world = generate(operator.client, now=NOW, seed=91, sessions=250)
     for command in ("cache_customers_dynamic", "save_stats", "cache_max_online"):

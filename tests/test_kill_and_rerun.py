@@ -214,7 +214,8 @@ def _run(argv):
         with connection.execute_wrapper(killer):
             execute_from_command_line(["manage.py", *argv])
     finally:
-        print(f"STATEMENTS={count} RELEASED={released[-1] if released else count}", file=sys.stderr, flush=True)
+        print(f"STATEMENTS={count} RELEASED={released[-1] if released else count}",
+              file=sys.stderr, flush=True)
 
 
 # --- the test (runs in pytest) ----------------------------------------------

@@ -51,5 +51,6 @@ def test_generated_subscribers_carry_the_history_saving_them_one_by_one_writes(o
         periods = [list(m.AccountTariffPeriod.objects.filter(account=a).order_by("tariff_id")
                         .values_list("tariff_id", "start", "end")) for a in (acc, copy)]
         assert periods[0] == periods[1], acc.abonement
-        assert sorted(acc.devices.values_list("play_device__system_name", flat=True)) == sorted(world.devices[acc.id])
+        devices = acc.devices.values_list("play_device__system_name", flat=True)
+        assert sorted(devices) == sorted(world.devices[acc.id])
         assert set(acc.tariffs.values_list("id", flat=True)) == world.tariffs[acc.id]

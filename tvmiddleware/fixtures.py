@@ -43,7 +43,8 @@ def _insert_subscribers(world, customers, accounts):
     through.objects.bulk_create([through(account_id=acc.id, tariff_id=t.id)
                                  for acc, chosen, _ in accounts for t in chosen])
     host.AccountTariffPeriod.objects.bulk_create([
-        host.AccountTariffPeriod(account_id=acc.id, tariff_id=t, start=min(now, acc.activation_date or acc.created_at))
+        host.AccountTariffPeriod(account_id=acc.id, tariff_id=t,
+                                 start=min(now, acc.activation_date or acc.created_at))
         for acc, chosen, _ in accounts for t in sorted({t.id for t in chosen})])
     host.AccountDevice.objects.bulk_create([
         host.AccountDevice(account=acc, play_device=pd, device_uid=f"{acc.id}-{pd.id}")
@@ -104,7 +105,8 @@ def generate(client, *, now, seed, customers=30, days=45, sessions=400, payments
             if active and rng.random() < 0.08:
                 active = False  # blocked by hand, no date recorded
             acc = host.Account(
-                client=client, customer=cust, abonement=f"g{client.id}-{seed}-{n_existing + len(world.accounts) + len(new_accounts)}",
+                client=client, customer=cust,
+                abonement=f"g{client.id}-{seed}-{n_existing + len(world.accounts) + len(new_accounts)}",
                 password="pw", created_at=acc_created, activation_date=activation,
                 deactivation_date=deactivation, active=active,
                 status_reason="ACTIVE" if active else rng.choice(REASONS))
