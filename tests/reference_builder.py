@@ -1,10 +1,8 @@
 """viewstats.testing.HostBuilder over the reference host (tvmiddleware)."""
 import secrets
 
-from django.utils import timezone
-
 from tvmiddleware import models as m
-from tvmiddleware.tariffs import change_tariffs
+from tvmiddleware.tariffs import add_first_tariffs, change_tariffs
 from viewstats import contract
 from viewstats.testing import HostBuilder, insert_rows
 
@@ -90,21 +88,13 @@ class ReferenceBuilder(HostBuilder):
             [m.Customer(client_id=client_id, created_at=at) for at in created_ats])]
 
     def accounts(self, client_id, rows):
-        """What `account` does row by row, in four statements. Bulk inserts send
-        no m2m_changed, so the tariff periods that signal would open (from the
-        account's start: tariffs.record_added) are written here."""
+        """What `account` does row by row, in four statements."""
         n = m.Account.objects.filter(client_id=client_id).count()
         accounts = m.Account.objects.bulk_create([
             m.Account(client_id=client_id, customer_id=customer_id, abonement=f"{client_id}{n + i:04d}",
                       password="pw", created_at=created_at)
             for i, (customer_id, created_at, _) in enumerate(rows)])
-        now = timezone.now()
-        held = [(a, t, min(now, a.created_at)) for a, (_, _, tariff_ids) in zip(accounts, rows)
-                for t in sorted(set(tariff_ids))]
-        through = m.Account.tariffs.through
-        through.objects.bulk_create([through(account_id=a.id, tariff_id=t) for a, t, _ in held])
-        m.AccountTariffPeriod.objects.bulk_create(
-            [m.AccountTariffPeriod(account_id=a.id, tariff_id=t, start=start) for a, t, start in held])
+        add_first_tariffs([(a, tariff_ids) for a, (_, _, tariff_ids) in zip(accounts, rows)])
         return [a.id for a in accounts]
 
     def change_tariffs(self, client_id, account_id, tariff_ids, at):

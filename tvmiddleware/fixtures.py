@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from django.utils import timezone
-
 from tvmiddleware import models as host
+from tvmiddleware.tariffs import add_first_tariffs
 
 from viewstats import store
 
@@ -33,19 +32,11 @@ class World:
 
 
 def _insert_subscribers(world, customers, accounts):
-    """Insert the customers and the (account, tariffs, play devices) rows, and
-    what saving them one by one would have written besides: the accounts'
-    first tariff periods (tariffs.record_added, from the account's start)."""
+    """Insert the customers and the (account, tariffs, play devices) rows, with
+    what saving them one by one would have written besides (tariff periods)."""
     host.Customer.objects.bulk_create(customers)
     host.Account.objects.bulk_create([acc for acc, _, _ in accounts])
-    now = timezone.now()
-    through = host.Account.tariffs.through
-    through.objects.bulk_create([through(account_id=acc.id, tariff_id=t.id)
-                                 for acc, chosen, _ in accounts for t in chosen])
-    host.AccountTariffPeriod.objects.bulk_create([
-        host.AccountTariffPeriod(account_id=acc.id, tariff_id=t,
-                                 start=min(now, acc.activation_date or acc.created_at))
-        for acc, chosen, _ in accounts for t in sorted({t.id for t in chosen})])
+    add_first_tariffs([(acc, [t.id for t in chosen]) for acc, chosen, _ in accounts])
     host.AccountDevice.objects.bulk_create([
         host.AccountDevice(account=acc, play_device=pd, device_uid=f"{acc.id}-{pd.id}")
         for acc, _, devices in accounts for pd in devices])

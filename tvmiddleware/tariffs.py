@@ -27,11 +27,31 @@ def record_added(account, tariff_ids, at=None):
     """
     at = at or timezone.now()
     if not AccountTariffPeriod.objects.filter(account_id=account.pk).exists():
-        at = min(at, account.activation_date or account.created_at)
+        at = _first_start(account, at)
     held = set(open_periods(account.pk).values_list("tariff_id", flat=True))
     AccountTariffPeriod.objects.bulk_create([
         AccountTariffPeriod(account_id=account.pk, tariff_id=t, start=at)
         for t in sorted(set(tariff_ids) - held)])
+
+
+def _first_start(account, at):
+    return min(at, account.activation_date or account.created_at)
+
+
+def add_first_tariffs(accounts):
+    """Give new accounts, saved without tariffs, their first ones, many at once.
+
+    `accounts`: (account, tariff ids) pairs. Writes the Account.tariffs rows
+    and the periods record_added would open for them (bulk inserts send no
+    m2m_changed): for seeded data and test builders.
+    """
+    now = timezone.now()
+    held = [(account, t) for account, tariff_ids in accounts for t in sorted(set(tariff_ids))]
+    through = Account.tariffs.through
+    through.objects.bulk_create([through(account_id=account.pk, tariff_id=t) for account, t in held])
+    AccountTariffPeriod.objects.bulk_create([
+        AccountTariffPeriod(account_id=account.pk, tariff_id=t, start=_first_start(account, now))
+        for account, t in held])
 
 
 def record_removed(account_id, tariff_ids=None, at=None):

@@ -332,10 +332,11 @@ def _matcher(spec, user_vars=None):
     operators of _FIELD_OPERATORS, with the engine's own operator functions,
     on values that are no list or tuple. `$and`, `$or` and `$nor` over a
     non-empty list of dicts combine their sub-filters' matchers, in order,
-    stopping where the engine stops; `$expr` is _compiled. Every other clause, and these on a
-    list, a tuple or a path through something else, are the engine's
-    apply() of that clause alone (what it does for them within the whole
-    filter). A document that is no dict goes to filter_applies whole.
+    stopping where the engine stops; `$expr` is _compiled. (Those two kinds
+    carry their function where the others carry a path.) Every other
+    clause, and these on a list, a tuple or a path through something else,
+    are the engine's apply() of that clause alone (what it does for them
+    within the whole filter). A document that is no dict goes to filter_applies whole.
     """
     if not isinstance(spec, dict):
         return lambda doc: filtering.filter_applies(spec, doc, user_vars=user_vars)
